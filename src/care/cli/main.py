@@ -1,0 +1,57 @@
+"""Entry point of the ``care`` command: the command group and its error handling.
+
+A user's mistake (a :class:`~care.errors.CareError`) is printed as one line on
+standard error and the command exits with code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from care import __version__
+from care.errors import CareError
+
+
+class CareGroup(click.Group):
+    """A click group that turns :class:`CareError` into a one-line error and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CareError as error:
+            click.echo(f"error: {error}", err=True)
+            for problem in getattr(error, "problems", [])[1:20]:
+                click.echo(f"error: {problem}", err=True)
+            ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=CareGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="care")
+def cli() -> None:
+    """care: how did the client experience the working alliance, and why?
+
+    Reads counseling session transcripts, predicts the client's ratings on an alliance
+    questionnaire, and explains each with quotes from the dialogue.
+    """
+
+
+def _register() -> None:
+    from care.cli import assess_commands, data_commands, instrument_commands
+
+    for module in (data_commands, instrument_commands, assess_commands):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the ``care`` command line."""
+    cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="care")

@@ -1,0 +1,84 @@
+"""Command-line options shared by several commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from care.errors import ParameterError
+
+FORMAT_CHOICES = ["native", "kokorochat", "esconv", "annomi", "csv", "text"]
+
+
+def input_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Options that say how to read session files (format, encoding, speakers, merging)."""
+    options = [
+        click.option(
+            "--format",
+            "input_format",
+            type=click.Choice(FORMAT_CHOICES),
+            default=None,
+            help="Input format; detected from the content when not given.",
+        ),
+        click.option(
+            "--encoding", default=None, help="Text encoding of the input (default: UTF-8)."
+        ),
+        click.option(
+            "--speaker",
+            "speakers",
+            multiple=True,
+            metavar="NAME=ROLE",
+            help="Map a speaker label to a role (counselor, client, other); repeatable.",
+        ),
+        click.option(
+            "--language",
+            default=None,
+            help="Language of the sessions (en, zh, ja); detected per session when not given.",
+        ),
+        click.option(
+            "--merge-consecutive",
+            is_flag=True,
+            help="Merge consecutive turns of the same speaker into one turn.",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def parse_speakers(speakers: tuple[str, ...]) -> dict[str, str]:
+    """Parse repeated ``NAME=ROLE`` options into a mapping."""
+    mapping: dict[str, str] = {}
+    for entry in speakers:
+        name, sep, role = entry.partition("=")
+        if not sep or not name.strip() or role.strip() not in ("counselor", "client", "other"):
+            raise ParameterError(
+                f"--speaker expects NAME=ROLE with ROLE one of counselor, client, other; "
+                f"got {entry!r}",
+                field="--speaker",
+                fix="write for example --speaker 'Dr. Lee=counselor'",
+            )
+        mapping[name.strip()] = role.strip()
+    return mapping
+
+
+def loader_arguments(
+    input_format: str | None,
+    encoding: str | None,
+    speakers: tuple[str, ...],
+    language: str | None,
+    merge_consecutive: bool,
+) -> dict[str, Any]:
+    """Keyword arguments for :func:`care.data.io.load_corpus` from the input options."""
+    arguments: dict[str, Any] = {
+        "format": input_format,
+        "encoding": encoding,
+        "language": language,
+        "merge_consecutive": merge_consecutive,
+    }
+    mapping = parse_speakers(speakers)
+    if mapping:
+        arguments["speaker_map"] = mapping
+    return arguments

@@ -1,0 +1,193 @@
+"""Read the text of a session file, whatever its compression and encoding.
+
+* gzip files are recognised by their magic bytes (not by their name) and decompressed;
+* UTF-8 (with or without a byte-order mark) and UTF-16/UTF-32 with a byte-order mark
+  are decoded without being asked;
+* anything else that is not valid UTF-8 is a :class:`~care.errors.Problem` that names the
+  encoding the bytes look like (a guess by charset-normalizer) and how to fix it;
+* an ``encoding`` given by the user is always honoured;
+* a file that holds nothing but whitespace is a problem ("the file is empty").
+
+Problems are returned, never raised, so that a validator can report every file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import zlib
+from pathlib import Path
+
+from care.errors import ParameterError, Problem
+
+__all__ = ["decode_bytes", "read_bytes", "read_text"]
+
+GZIP_MAGIC = b"\x1f\x8b"
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_GUESS_BYTES = 64 * 1024
+
+
+def read_bytes(path: str | Path, *, max_lines: int | None = None) -> bytes:
+    """The bytes of ``path``, decompressed when it is gzip.
+
+    With ``max_lines``, reading stops after that many non-blank lines (counted on the
+    raw bytes, so only for ASCII-compatible encodings); used to read the head of a large
+    JSON Lines file.
+
+    Raises:
+        OSError: the file cannot be read.
+        EOFError, gzip.BadGzipFile, zlib.error: the gzip data is corrupt or truncated.
+    """
+    with open(path, "rb") as raw:
+        compressed = raw.read(2) == GZIP_MAGIC
+    opener = gzip.open if compressed else open
+    with opener(path, "rb") as handle:
+        if max_lines is None:
+            return handle.read()
+        head = handle.read(4)
+        if any(head.startswith(bom) for bom, name in _BOMS if name != "utf-8-sig"):
+            return head + handle.read()  # UTF-16/32 lines cannot be split on b"\n"
+        chunks = [head]
+        count = 0
+        for line in handle:
+            chunks.append(line)
+            if line.strip():
+                count += 1
+                if count >= max_lines + 1:  # +1: the head may hold a partial line
+                    break
+        return b"".join(chunks)
+
+
+def decode_bytes(
+    data: bytes, *, file: str, encoding: str | None = None
+) -> tuple[str | None, list[Problem]]:
+    """Decode ``data`` (see the module docstring). Returns the text (None when it cannot be
+    decoded or is empty) and the problems found.
+
+    Raises:
+        ParameterError: ``encoding`` is not an encoding Python knows.
+    """
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ParameterError(
+                f"unknown encoding {encoding!r}",
+                field="encoding",
+                fix="use a Python codec name such as 'utf-8', 'gb18030', 'cp932' or 'latin-1'",
+            ) from None
+        if encoding.replace("_", "-").lower() in ("utf-8", "utf8") and data.startswith(
+            codecs.BOM_UTF8
+        ):
+            encoding = "utf-8-sig"
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError as error:
+            return None, [
+                Problem(
+                    f"cannot be decoded as {encoding} (byte 0x{data[error.start]:02x})",
+                    file=file,
+                    record=_line_of(data, error.start),
+                    fix="check the file's encoding and pass the right one with --encoding",
+                )
+            ]
+        return _check_empty(text, file)
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            try:
+                return _check_empty(data.decode(name), file)
+            except UnicodeDecodeError:
+                break  # a BOM followed by other bytes: treat as an unknown encoding
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        guess = guess_encoding(data)
+        looks = f" (looks like {guess})" if guess else ""
+        return None, [
+            Problem(
+                f"not UTF-8 text{looks}",
+                file=file,
+                record=_line_of(data, error.start),
+                fix=f"save the file as UTF-8 or pass --encoding {guess or 'ENCODING'}",
+            )
+        ]
+    return _check_empty(text, file)
+
+
+def _line_of(data: bytes, offset: int) -> str:
+    number = data.count(b"\n", 0, offset) + 1
+    return f"line {number}"
+
+
+def guess_encoding(data: bytes) -> str | None:
+    """charset-normalizer's best guess at the encoding of ``data``, or None."""
+    try:
+        from charset_normalizer import from_bytes
+    except ImportError:  # pragma: no cover - a declared dependency
+        return None
+    best = from_bytes(data[:_GUESS_BYTES]).best()
+    return None if best is None else best.encoding
+
+
+def _check_empty(text: str, file: str) -> tuple[str | None, list[Problem]]:
+    if not text.strip():
+        return None, [
+            Problem(
+                "the file is empty",
+                file=file,
+                fix="check that this is the right file; it holds no sessions",
+            )
+        ]
+    return text, []
+
+
+def read_text(
+    path: str | Path,
+    *,
+    encoding: str | None = None,
+    file: str | None = None,
+    max_lines: int | None = None,
+) -> tuple[str | None, list[Problem]]:
+    """Read and decode the text of ``path``.
+
+    Args:
+        path: The file (plain or gzip-compressed).
+        encoding: Decode with this encoding instead of detecting UTF-8/UTF-16.
+        file: How to name the file in problems (default: ``str(path)``).
+        max_lines: Read only about the first ``max_lines`` non-blank lines (a few more may
+            come); see :func:`read_bytes`.
+
+    Returns:
+        The text, or None when the file cannot be read, decoded or is empty, and the
+        problems found.
+    """
+    name = file if file is not None else str(path)
+    try:
+        data = read_bytes(path, max_lines=max_lines)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        return None, [
+            Problem(
+                f"the gzip data is corrupt or truncated ({error})",
+                file=name,
+                fix="download or compress the file again",
+            )
+        ]
+    except IsADirectoryError:
+        return None, [Problem("is a directory, not a file", file=name, fix="give a file")]
+    except FileNotFoundError:
+        return None, [Problem("no such file", file=name, fix="check the path")]
+    except OSError as error:
+        return None, [
+            Problem(
+                f"cannot read the file ({error.strerror or error})",
+                file=name,
+                fix="check the path and its permissions",
+            )
+        ]
+    return decode_bytes(data, file=name, encoding=encoding)

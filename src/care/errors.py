@@ -1,0 +1,121 @@
+"""Errors raised by care.
+
+Every error a user can cause is a :class:`CareError`. Its one-line message names
+where the problem is (file, record or line, field), what is wrong, and how to fix
+it, so that the command line can print it without a traceback and exit with code 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in user input.
+
+    Attributes:
+        message: What is wrong, e.g. ``"rating 7 is outside the scale 0-5"``.
+        file: The file the problem is in, if any.
+        record: Where in the file: ``"line 3"``, ``"session 'abc'"``, ``"row 12"``.
+        field: The field that is wrong, e.g. ``"turns[4].text"``.
+        fix: What the user should do about it.
+    """
+
+    message: str
+    file: str | None = None
+    record: str | None = None
+    field: str | None = None
+    fix: str | None = None
+
+    def __str__(self) -> str:
+        where = ": ".join(part for part in (self.file, self.record) if part)
+        text = self.message
+        if self.field:
+            text = f"field '{self.field}': {text}"
+        if where:
+            text = f"{where}: {text}"
+        if self.fix:
+            text = f"{text}. Fix: {self.fix}"
+        return text
+
+
+class CareError(Exception):
+    """Base class of every error a user of care can cause.
+
+    The CLI prints ``str(error)`` on one line and exits with code 2.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        record: str | None = None,
+        field: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        self.problem = Problem(message=message, file=file, record=record, field=field, fix=fix)
+        super().__init__(str(self.problem))
+
+    @classmethod
+    def from_problem(cls, problem: Problem) -> CareError:
+        """Build an error of this class from a :class:`Problem`."""
+        return cls(
+            problem.message,
+            file=problem.file,
+            record=problem.record,
+            field=problem.field,
+            fix=problem.fix,
+        )
+
+
+class DataError(CareError):
+    """A session file or a record in it is invalid."""
+
+    def __init__(self, message: str, *, problems: list[Problem] | None = None, **where) -> None:
+        super().__init__(message, **where)
+        self.problems: list[Problem] = problems if problems is not None else [self.problem]
+
+    @classmethod
+    def from_problems(cls, problems: list[Problem]) -> DataError:
+        """An error for several problems; its message is the first one plus a count."""
+        first = problems[0]
+        more = len(problems) - 1
+        message = first.message if not more else f"{first.message} (and {more} more problems)"
+        return cls(
+            message,
+            problems=list(problems),
+            file=first.file,
+            record=first.record,
+            field=first.field,
+            fix=first.fix,
+        )
+
+
+class InstrumentError(CareError):
+    """An instrument definition is invalid or an instrument id is unknown."""
+
+
+class ParameterError(CareError):
+    """A parameter given to a care function or command is invalid."""
+
+
+class ModelError(CareError):
+    """A model file is missing, corrupt, or of an incompatible version."""
+
+
+class NotFittedError(CareError):
+    """An assessor was used before it was fitted."""
+
+
+class MissingDependencyError(CareError):
+    """An optional dependency is needed for the requested feature."""
+
+    def __init__(self, package: str, extra: str, feature: str) -> None:
+        super().__init__(
+            f"{feature} needs the optional package '{package}', which is not installed",
+            fix=f"pip install 'care-alliance[{extra}]'",
+        )
+        self.package = package
+        self.extra = extra

@@ -1,0 +1,1 @@
+"""Features computed from sessions, shared by the built-in assessors."""

@@ -1,0 +1,57 @@
+"""Multi-output ridge regression in numpy, on standardised dense features.
+
+Used by the baselines and as a building block of the built-in model; no scikit-learn
+needed at run time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class RidgeModel:
+    """A fitted multi-output ridge regression ``y = ((x - mean) / scale) @ coef + intercept``."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: np.ndarray
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Predictions, one row per row of ``features``."""
+        return ((features - self.mean) / self.scale) @ self.coef + self.intercept
+
+
+def fit_ridge(features: np.ndarray, targets: np.ndarray, alpha: float = 1.0) -> RidgeModel:
+    """Fit ridge regression of each target column on standardised features.
+
+    NaN targets are ignored per column (each column is fitted on its own rows).
+    """
+    features = np.asarray(features, dtype=float)
+    targets = np.asarray(targets, dtype=float)
+    if targets.ndim == 1:
+        targets = targets[:, None]
+    mean = features.mean(axis=0)
+    scale = features.std(axis=0)
+    scale[scale == 0] = 1.0
+    standard = (features - mean) / scale
+    n_features = standard.shape[1]
+    coef = np.zeros((n_features, targets.shape[1]))
+    intercept = np.zeros(targets.shape[1])
+    for column in range(targets.shape[1]):
+        rows = ~np.isnan(targets[:, column])
+        if not rows.any():
+            intercept[column] = np.nan
+            continue
+        x = standard[rows]
+        y = targets[rows, column]
+        x_mean = x.mean(axis=0)
+        y_mean = y.mean()
+        centred = x - x_mean
+        gram = centred.T @ centred + alpha * np.eye(n_features)
+        coef[:, column] = np.linalg.solve(gram, centred.T @ (y - y_mean))
+        intercept[column] = y_mean - x_mean @ coef[:, column]
+    return RidgeModel(mean=mean, scale=scale, coef=coef, intercept=intercept)
