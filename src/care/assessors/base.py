@@ -56,7 +56,9 @@ class Assessor(ABC):
                 fix="call fit(corpus) first, or load a trained model",
             )
 
-    def iter_assess(self, sessions: Iterable[Session], batch_size: int = 64) -> Iterator[SessionAssessment]:
+    def iter_assess(
+        self, sessions: Iterable[Session], batch_size: int = 64
+    ) -> Iterator[SessionAssessment]:
         """Assess sessions in batches, yielding each assessment as soon as it is ready."""
         self.check_fitted()
         batch: list[Session] = []
@@ -77,9 +79,7 @@ class Assessor(ABC):
         import inspect
 
         names = [
-            name
-            for name in inspect.signature(type(self).__init__).parameters
-            if name != "self"
+            name for name in inspect.signature(type(self).__init__).parameters if name != "self"
         ]
         return {name: getattr(self, name) for name in names}
 

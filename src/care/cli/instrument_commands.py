@@ -17,8 +17,10 @@ def instruments(ctx: click.Context) -> None:
     from care.instruments import get_instrument, list_instruments
 
     table = Table(title="Instruments")
-    for column in ("id", "name", "rater", "items", "scale", "dimensions"):
-        table.add_column(column)
+    table.add_column("id", no_wrap=True)
+    table.add_column("name")
+    for column in ("rater", "items", "scale", "dimensions"):
+        table.add_column(column, no_wrap=True)
     for instrument_id in list_instruments():
         instrument = get_instrument(instrument_id)
         table.add_row(
@@ -41,13 +43,15 @@ def show_instrument(instrument_id: str, language: str) -> None:
 
     instrument = get_instrument(instrument_id)
     console = Console(highlight=False)
-    console.print(f"[bold]{escape(instrument.name)}[/bold] ({instrument.id}), rated by the {instrument.rater}")
+    console.print(
+        f"[bold]{escape(instrument.name)}[/bold] ({instrument.id}), rated by the {instrument.rater}"
+    )
     if instrument.description:
         console.print(escape(instrument.description))
     labels = instrument.option_labels(language)
     scale = instrument.scale
     options = "; ".join(
-        f"{value} {label}" for value, label in zip(range(scale.min, scale.max + 1), labels)
+        f"{value} {label}" for value, label in zip(scale.values, labels, strict=False)
     )
     console.print(f"Scale: {escape(options)}")
     table = Table()

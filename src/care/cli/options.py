@@ -9,7 +9,7 @@ import click
 
 from care.errors import ParameterError
 
-FORMAT_CHOICES = ["native", "kokorochat", "esconv", "annomi", "csv", "text"]
+FORMAT_CHOICES = ["native", "kokorochat", "esconv", "annomi", "csv", "tsv", "text"]
 
 
 def input_options(function: Callable[..., Any]) -> Callable[..., Any]:

@@ -12,6 +12,8 @@ as ``"en"``; give the language explicitly (``language=...``, ``--language``) for
 
 from __future__ import annotations
 
+import re
+
 from care.data.session import Session
 
 __all__ = ["detect_language", "session_language"]
@@ -22,25 +24,12 @@ _LATIN_PER_CJK = 3
 # Chinese text may quote a Japanese name or use the katakana middle dot; Japanese text
 # has far more kana than this.
 _MIN_KANA_SHARE = 0.1
-_SAMPLE_CHARS = 4000
+_SAMPLE_CHARS = 2000
 
 
-def _is_kana(code: int) -> bool:
-    return (
-        0x3041 <= code <= 0x309F  # hiragana
-        or (0x30A0 <= code <= 0x30FF and code not in (0x30FB, 0x30FC))  # katakana, not ・ ー
-        or 0x31F0 <= code <= 0x31FF  # katakana phonetic extensions
-        or 0xFF66 <= code <= 0xFF9D  # half-width katakana
-    )
-
-
-def _is_han(code: int) -> bool:
-    return (
-        0x4E00 <= code <= 0x9FFF
-        or 0x3400 <= code <= 0x4DBF
-        or 0xF900 <= code <= 0xFAFF
-        or 0x20000 <= code <= 0x2FA1F
-    )
+_KANA = re.compile("[\u3041-\u309f\u30a0-\u30fa\u30fd-\u30ff\u31f0-\u31ff\uff66-\uff9d]")
+_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]")
+_LATIN = re.compile("[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f]")
 
 
 def detect_language(text: str) -> str | None:
@@ -48,18 +37,9 @@ def detect_language(text: str) -> str | None:
 
     Decided by script alone (see the module docstring), so it is fast and needs no model.
     """
-    kana = han = latin = 0
-    for char in text:
-        code = ord(char)
-        if code < 0x80:
-            if char.isalpha():
-                latin += 1
-        elif _is_kana(code):
-            kana += 1
-        elif _is_han(code):
-            han += 1
-        elif code < 0x250 and char.isalpha():
-            latin += 1  # accented Latin letters
+    kana = len(_KANA.findall(text))
+    han = len(_HAN.findall(text))
+    latin = len(_LATIN.findall(text))
     cjk = kana + han
     if cjk and latin <= _LATIN_PER_CJK * cjk:
         if kana and kana >= _MIN_KANA_SHARE * cjk:

@@ -102,7 +102,7 @@ class Session:
         """
         if not 0 < fraction <= 1:
             raise ValueError(f"fraction must be in (0, 1]; got {fraction}")
-        keep = max(1, int(round(len(self.turns) * fraction))) if self.turns else 0
+        keep = max(1, round(len(self.turns) * fraction)) if self.turns else 0
         return Session(
             id=self.id,
             turns=list(self.turns[:keep]),

@@ -59,6 +59,8 @@ def length_features(session: Session) -> np.ndarray:
 
 def length_matrix(sessions: list[Session]) -> np.ndarray:
     """Length features of many sessions, one row each."""
-    return np.vstack([length_features(session) for session in sessions]) if sessions else np.zeros(
-        (0, len(LENGTH_FEATURE_NAMES))
+    return (
+        np.vstack([length_features(session) for session in sessions])
+        if sessions
+        else np.zeros((0, len(LENGTH_FEATURE_NAMES)))
     )

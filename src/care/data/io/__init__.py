@@ -17,7 +17,7 @@ Any file may be gzip-compressed (recognised by content, not name). Text must be 
 
 How the format of a file is told from its content (:func:`detect_format`):
 
-1. Text starting with ``{`` or ``[`` is JSON: the first record (first line of JSON Lines,
+1. Text starting with ``{`` or ``[{`` is JSON: the first record (first line of JSON Lines,
    first element of an array) decides by its keys: ``dialogue`` → kokorochat, ``dialog``
    → esconv, ``turns`` (or a ``{"sessions": [...]}`` wrapper) → native. No match, or more
    than one, is ambiguous.
@@ -51,7 +51,13 @@ from care.data.io.annomi import ANNOMI_COLUMNS, parse_annomi, parse_annomi_locat
 from care.data.io.csv_table import format_csv, parse_csv, parse_csv_located
 from care.data.io.esconv import parse_esconv, parse_esconv_located
 from care.data.io.kokorochat import parse_kokorochat, parse_kokorochat_located
-from care.data.io.native import iter_records, parse_native, session_from_record, session_to_record
+from care.data.io.native import (
+    dumps_line,
+    iter_records,
+    parse_native,
+    session_from_record,
+    session_to_record,
+)
 from care.data.io.plaintext import (
     DEFAULT_SPEAKER_ROLES,
     SESSION_MARKER,
@@ -264,8 +270,8 @@ def detect_format(path: str | Path, text: str) -> str:
     name = str(path)
     suffix = name.lower().removesuffix(".gz")
     stripped = text.lstrip("\ufeff \t\r\n")
-    if stripped[:1] in ("{", "["):
-        record = _first_json_record(stripped[:2_000_000] if stripped[:1] == "{" else stripped)
+    if stripped[:1] == "{" or re.match(r"\[\s*[{\]]", stripped):
+        record = _first_json_record(stripped)
         if not isinstance(record, dict):
             raise _ambiguous(name, "it looks like JSON, but its first record is not an object")
         matches = [fmt for fmt, key in _JSON_SIGNATURES.items() if key in record]
@@ -492,13 +498,6 @@ _SUFFIX_FORMATS = {
     ".tsv": "tsv",
     ".txt": "text",
 }
-# Characters that str.splitlines() treats as line breaks; escaped so every JSON Lines
-# reader sees one record per line.
-_LINE_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
-
-
-def _escape_breaks(text: str) -> str:
-    return _LINE_BREAKS.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def save_corpus(
@@ -541,10 +540,7 @@ def save_corpus(
             )
     sessions = list(corpus)
     if chosen == "native":
-        content = "".join(
-            _escape_breaks(json.dumps(session_to_record(session), ensure_ascii=False)) + "\n"
-            for session in sessions
-        )
+        content = "".join(dumps_line(session_to_record(session)) + "\n" for session in sessions)
     elif chosen == "json":
         records = [session_to_record(session) for session in sessions]
         content = json.dumps(records, ensure_ascii=False, indent=2) + "\n"

@@ -9,7 +9,8 @@ The default columns are ``session_id``, ``role`` and ``text``; optional ones are
 * Role values go through the same speaker→role map as plain-text transcripts
   (``Therapist`` → counselor, ``来访者`` → client, ...; see
   :data:`~care.data.io.plaintext.DEFAULT_SPEAKER_ROLES`), extended by ``speaker_map``.
-  Without a role column the ``speaker`` column is mapped instead.
+  Without a role column the ``speaker`` column is mapped instead; where a row has no
+  speaker, a role value that is a label (``Therapist``, ``来访者``) is kept as its speaker.
 * Without a ``session_id`` column the whole file is one session, named after the file.
 * Rows keep their order in the file; when there is a ``turn_index`` column, the turns of
   each session are sorted by it.
@@ -33,7 +34,7 @@ from typing import Any
 
 from care.data.io.plaintext import resolve_speaker_map, session_id_from_file
 from care.data.language import session_language
-from care.data.session import RATERS, RatingSet, Session, Turn
+from care.data.session import RATERS, ROLES, RatingSet, Session, Turn
 from care.errors import ParameterError, Problem
 
 __all__ = ["DEFAULT_COLUMNS", "TableRows", "format_csv", "parse_csv", "read_table"]
@@ -316,6 +317,8 @@ def parse_csv_located(
         role_column = found["role"] or found["speaker"]
         raw_role = (row[role_column] if role_column else "").strip()
         role = roles.get(raw_role.casefold())
+        if speaker is None and raw_role.casefold() not in ROLES:
+            speaker = raw_role or None  # keep a label such as "Therapist" or "来访者"
         if role is None:
             ok = False
             problem(

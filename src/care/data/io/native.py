@@ -17,6 +17,7 @@ Only ``id`` and ``turns`` (each with ``role`` and ``text``) are required.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -210,13 +211,19 @@ def _rating_from_record(raw: Any, position: int, problem: Any) -> RatingSet | No
     values = raw.get("values")
     ok = True
     if not isinstance(instrument, str) or not instrument:
-        problem("missing instrument id", f"{field}.instrument", "name the instrument, e.g. 'wai-sr-client'")
+        problem(
+            "missing instrument id",
+            f"{field}.instrument",
+            "name the instrument, e.g. 'wai-sr-client'",
+        )
         ok = False
     if rater not in RATERS:
         problem(f"unknown rater {rater!r}", f"{field}.rater", f"use one of {list(RATERS)}")
         ok = False
     if not isinstance(values, dict):
-        problem("'values' must map item ids to numbers", f"{field}.values", "write {'item1': 4, ...}")
+        problem(
+            "'values' must map item ids to numbers", f"{field}.values", "write {'item1': 4, ...}"
+        )
         return None
     clean: dict[str, float] = {}
     for item_id, value in values.items():
@@ -241,15 +248,24 @@ def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def iter_records(text: str, *, file: str) -> Iterator[tuple[str, Any, Problem | None]]:
+def iter_records(
+    text: str, *, file: str, lines: bool | None = None
+) -> Iterator[tuple[str, Any, Problem | None]]:
     """Yield ``(where, record, problem)`` for each record of a native JSON or JSONL text.
 
     ``where`` is ``"line N"`` for JSON Lines and ``"record N"`` for a JSON array. A line
     that is not valid JSON (for example a truncated last line) yields a problem and no
-    record.
+    record. ``lines`` forces JSON Lines (True) or one JSON document (False); by default
+    a ``.jsonl`` file name means JSON Lines and otherwise the content decides.
     """
     stripped = text.lstrip()
-    if stripped.startswith("[") or (stripped.startswith("{") and _is_single_json(stripped)):
+    if lines is None and file.endswith((".jsonl", ".jsonl.gz")):
+        lines = True
+    if lines is None:
+        lines = not (
+            stripped.startswith("[") or (stripped.startswith("{") and _is_single_json(stripped))
+        )
+    if not lines:
         try:
             data = json.loads(stripped)
         except json.JSONDecodeError as error:
@@ -270,7 +286,9 @@ def iter_records(text: str, *, file: str) -> Iterator[tuple[str, Any, Problem | 
         for position, item in enumerate(items):
             yield f"record {position + 1}", item, None
         return
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Split on newlines only: JSON strings may hold U+2028 and other characters that
+    # str.splitlines() would treat as line breaks.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -316,12 +334,22 @@ def parse_native(text: str, *, file: str) -> tuple[list[Session], list[Problem]]
     return sessions, problems
 
 
+# Characters that str.splitlines() treats as line breaks; escaped so every JSON Lines
+# reader sees one record per line.
+_LINE_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def dumps_line(record: Any) -> str:
+    """One JSON Lines line: UTF-8 text kept readable, line-break characters escaped."""
+    text = json.dumps(record, ensure_ascii=False)
+    return _LINE_BREAKS.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
 def write_native(sessions: Iterable[Session], path: str | Path) -> int:
     """Write sessions as native JSON Lines (UTF-8). Returns the number written."""
     count = 0
     with open(path, "w", encoding="utf-8") as handle:
         for session in sessions:
-            handle.write(json.dumps(session_to_record(session), ensure_ascii=False) + "\n")
+            handle.write(dumps_line(session_to_record(session)) + "\n")
             count += 1
     return count
-

@@ -23,6 +23,7 @@ from care.errors import ParameterError, Problem
 __all__ = ["decode_bytes", "read_bytes", "read_text"]
 
 GZIP_MAGIC = b"\x1f\x8b"
+ZIP_MAGIC = b"PK\x03\x04"
 _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF32_LE, "utf-32"),
     (codecs.BOM_UTF32_BE, "utf-32"),
@@ -188,6 +189,14 @@ def read_text(
                 f"cannot read the file ({error.strerror or error})",
                 file=name,
                 fix="check the path and its permissions",
+            )
+        ]
+    if data.startswith(ZIP_MAGIC):
+        return None, [
+            Problem(
+                "a ZIP archive (such as an Excel .xlsx file), not a text file",
+                file=name,
+                fix="export the sheet as CSV (UTF-8), or unpack the archive",
             )
         ]
     return decode_bytes(data, file=name, encoding=encoding)
