@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -10,13 +9,7 @@ import pytest
 from care.data import Corpus, load_corpus, read_sessions
 from care.data.io import detect_format
 from care.data.io.annomi import parse_annomi
-
-
-def shared_data() -> Path:
-    """The shared data folder: $CARE_SHARED_DATA, else <repo root>/../shared/data."""
-    env = os.environ.get("CARE_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
+from shared_data import shared_data
 
 SAMPLE = shared_data() / "samples" / "annomi_sample.csv"
 needs_data = pytest.mark.skipif(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -12,13 +11,7 @@ from care.data import Corpus, load_corpus, read_sessions
 from care.data.io import detect_format
 from care.data.io.esconv import parse_esconv
 from care.instruments import get_instrument, instrument_from_dict, instrument_to_dict
-
-
-def shared_data() -> Path:
-    """The shared data folder: $CARE_SHARED_DATA, else <repo root>/../shared/data."""
-    env = os.environ.get("CARE_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
+from shared_data import shared_data
 
 SAMPLE = shared_data() / "samples" / "esconv_sample.json"
 needs_data = pytest.mark.skipif(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -13,21 +12,8 @@ from care.data.io import detect_format
 from care.data.io.kokorochat import FEEDBACK_ITEMS, parse_kokorochat
 from care.data.io.text_files import read_text
 from care.errors import ParameterError
+from shared_data import CHINESE, ENGLISH, needs_data
 
-
-def shared_data() -> Path:
-    """The shared data folder: $CARE_SHARED_DATA, else <repo root>/../shared/data."""
-    env = os.environ.get("CARE_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-KOKORO = shared_data() / "kokorochat"
-ENGLISH = KOKORO / "kokorochat_english.jsonl.gz"
-CHINESE = KOKORO / "kokorochat_chinese.jsonl.gz"
-needs_data = pytest.mark.skipif(
-    not ENGLISH.exists() or not CHINESE.exists(),
-    reason=f"the shared KokoroChat files are not in {KOKORO} (set CARE_SHARED_DATA)",
-)
 LIMIT = 50
 
 
@@ -184,3 +170,15 @@ def test_bad_lines_are_all_reported(tmp_path: Path) -> None:
         ("line 4", None),
     ]
     assert all(p.file == str(path) and p.fix for p in problems)
+
+
+@needs_data
+def test_whole_shared_files_load() -> None:
+    """Both published files load completely, every session rated by its client."""
+    english = load_corpus(ENGLISH)
+    chinese = load_corpus(CHINESE)
+    assert (len(english), len(chinese)) == (5225, 5210)
+    for corpus, language in ((english, "en"), (chinese, "zh")):
+        assert corpus.languages() == {language: len(corpus)}
+        assert all(s.rating("kokorochat-feedback", "client") is not None for s in corpus)
+        assert all(s.client_id is not None for s in corpus)

@@ -42,9 +42,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from care.cli import assess_commands, data_commands, instrument_commands
+    from care.cli import assess_commands, data_commands, instrument_commands, train_commands
 
-    for module in (data_commands, instrument_commands, assess_commands):
+    for module in (assess_commands, data_commands, instrument_commands, train_commands):
         for command in module.COMMANDS:
             cli.add_command(command)
 

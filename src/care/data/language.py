@@ -23,8 +23,8 @@ __all__ = ["detect_language", "session_language"]
 _LATIN_PER_CJK = 3
 # Chinese text may quote a Japanese name or use the katakana middle dot; Japanese text
 # has far more kana than this.
-_MIN_KANA_SHARE = 0.1
-_SAMPLE_CHARS = 2000
+_MIN_KANA_SHARE = 0.2
+_SAMPLE_CHARS = 20000
 
 
 _KANA = re.compile("[\u3041-\u309f\u30a0-\u30fa\u30fd-\u30ff\u31f0-\u31ff\uff66-\uff9d]")

@@ -36,6 +36,7 @@ from care.instruments.loader import (
     instrument_to_dict,
     list_instruments,
     load_instrument,
+    register_instrument,
     save_instrument,
 )
 
@@ -71,6 +72,7 @@ __all__ = [
     "instrument_to_dict",
     "list_instruments",
     "load_instrument",
+    "register_instrument",
     "save_instrument",
 ]
 

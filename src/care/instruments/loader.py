@@ -308,7 +308,33 @@ def load_instrument(path: str | os.PathLike[str]) -> Instrument:
             None,
             "make sure it is a readable UTF-8 text file",
         ) from None
-    return instrument_from_dict(_parse(text, suffix, str(file)), file=str(file))
+    instrument = instrument_from_dict(_parse(text, suffix, str(file)), file=str(file))
+    if instrument.id.strip().lower() not in _builtin_files():
+        register_instrument(instrument, file=str(file))
+    return instrument
+
+
+_REGISTERED: dict[str, Instrument] = {}
+
+
+def register_instrument(instrument: Instrument, *, file: str | None = None) -> Instrument:
+    """Make a custom instrument findable by its id in this process (results and models
+    refer to instruments by id). Loading an instrument file with an id of its own
+    registers it.
+
+    Raises:
+        InstrumentError: If the id is a built-in one.
+    """
+    key = instrument.id.strip().lower()
+    if key in _builtin_files():
+        raise _error(
+            f"the id {instrument.id!r} is taken by a built-in instrument",
+            file,
+            "id",
+            "give the custom instrument an id of its own",
+        )
+    _REGISTERED[key] = instrument
+    return instrument
 
 
 def save_instrument(instrument: Instrument, path: str | os.PathLike[str]) -> Path:
@@ -387,6 +413,8 @@ def get_instrument(id_or_path: str | os.PathLike[str] | Instrument) -> Instrumen
     key = id_or_path.strip().lower()
     if key in _builtin_files():
         return _load_builtin(key)
+    if key in _REGISTERED:
+        return _REGISTERED[key]
     if _looks_like_path(id_or_path) or Path(id_or_path).is_file():
         return load_instrument(id_or_path)
     raise InstrumentError(

@@ -3,7 +3,7 @@
 A block's document is the sum of the token counts of the turns it selects; its vector
 is ``(1 + log count) * idf``, L2-normalised. Because a feature's value is split over the
 turns in proportion to their counts of it, the linear model's output decomposes exactly
-into per-turn contributions (see :func:`turn_contributions`).
+into per-turn contributions (see :meth:`TfidfVocabulary.token_effects`).
 """
 
 from __future__ import annotations
@@ -73,31 +73,25 @@ class TfidfVocabulary:
         norms[norms == 0] = 1.0
         return sparse.diags(1.0 / norms) @ matrix
 
-    def turn_contributions(
-        self,
-        turn_counts: Sequence[Counter[str]],
-        block_vector: sparse.csr_matrix,
-        weights: np.ndarray,
-    ) -> np.ndarray:
-        """Each turn's share of ``block_vector @ weights`` (turns x outputs).
+    def token_effects(
+        self, document: Counter[str], block_row: sparse.csr_matrix, weights: np.ndarray
+    ) -> dict[str, float]:
+        """The effect on the output of each occurrence of each token of ``document``.
 
-        ``turn_counts`` are the selected turns' token counts (their sum is the block's
-        document), ``block_vector`` the document's 1 x V TF-IDF row, ``weights`` the
-        V x outputs slice of the model's coefficients. The rows sum to the block's total
-        contribution.
+        ``document`` is the block's summed token counts, ``block_row`` its 1 x V TF-IDF
+        row and ``weights`` the V-long slice of the model's coefficients for one output.
+        A token's contribution ``value * weight`` is shared equally by its occurrences, so
+        summing ``count * effect`` over the tokens of a turn gives the turn's exact share
+        of ``block_row @ weights``.
         """
-        row = block_vector.tocsr()
-        value_of = dict(zip(row.indices.tolist(), row.data.tolist(), strict=True))
-        total_counts: Counter[str] = Counter()
-        for counts in turn_counts:
-            total_counts.update(counts)
-        result = np.zeros((len(turn_counts), weights.shape[1]))
+        row = block_row.tocsr()
+        contribution = dict(
+            zip(row.indices.tolist(), (row.data * weights[row.indices]).tolist(), strict=True)
+        )
+        effects: dict[str, float] = {}
         vocabulary = self.vocabulary
-        for position, counts in enumerate(turn_counts):
-            for token, count in counts.items():
-                column = vocabulary.get(token)
-                if column is None or column not in value_of:
-                    continue
-                share = value_of[column] * count / total_counts[token]
-                result[position] += share * weights[column]
-        return result
+        for token, count in document.items():
+            column = vocabulary.get(token)
+            if column is not None and column in contribution:
+                effects[token] = contribution[column] / count
+        return effects

@@ -1,0 +1,231 @@
+"""The built-in default assessor: fast, CPU-only, explainable, English and Chinese."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from care.assessors.base import Assessor
+from care.assessors.lite.features import tokenize_sessions
+from care.assessors.lite.model import LiteConfig, LiteModel
+from care.assessors.lite.predictor import LitePredictor
+from care.data.corpus import Corpus
+from care.data.language import session_language
+from care.data.session import Session
+from care.errors import DataError, ModelError
+from care.instruments import Instrument
+from care.results import Evidence, ItemRating, SessionAssessment
+
+SHIPPED_LANGUAGES = ("en", "zh")
+PROXY_NOTE = (
+    "Goal, task and bond here are proxies learned from KokoroChat clients' feedback "
+    "ratings (0-5), not WAI-SR ratings. Train on your own WAI-rated sessions for WAI "
+    "scores: care train lite --data my_sessions.jsonl --instrument wai-sr-client"
+)
+
+
+def shipped_model_path(language: str, cut: bool = False) -> Path:
+    """Path of the model shipped with care for ``language`` (whole or cut sessions)."""
+    name = f"care-lite-{language}{'-cut' if cut else ''}.npz"
+    return Path(str(resources.files("care") / "models" / name))
+
+
+def load_shipped_model(language: str, cut: bool = False) -> LiteModel:
+    """The model shipped with care for ``language``."""
+    path = shipped_model_path(language, cut)
+    if not path.is_file():
+        raise ModelError(
+            f"care ships no built-in model for language '{language}'",
+            file=str(path),
+            fix=f"assess sessions in one of {list(SHIPPED_LANGUAGES)}, or train a model "
+            "with `care train lite` and pass it with --model",
+        )
+    return LiteModel.load(path)
+
+
+class LiteAssessor(Assessor):
+    """The built-in model: TF-IDF blocks of who said what, when, plus length; a linear
+    model whose scores decompose exactly into the turns' shares, which are the evidence.
+
+    Args:
+        model: None for the models shipped with care (chosen per session language), a
+            path to a model file, a :class:`LiteModel`, or a mapping from language to
+            model.
+        cut: Use the models trained on the first 80% of turns (for sessions assessed
+            before their end).
+        evidence_per_direction: How many turns to quote per dimension on each side (raised
+            the score / lowered it).
+        config: Training configuration used by :meth:`fit`.
+    """
+
+    name = "care-lite"
+    requires_fit = False
+
+    def __init__(
+        self,
+        model: str | Path | LiteModel | dict[str, LiteModel] | None = None,
+        cut: bool = False,
+        evidence_per_direction: int = 2,
+        config: LiteConfig | None = None,
+    ) -> None:
+        self.model = model
+        self.cut = cut
+        self.evidence_per_direction = evidence_per_direction
+        self.config = config
+        self._predictors: dict[str, LitePredictor] = {}
+
+    @property
+    def version(self) -> str:
+        return ",".join(
+            f"{language}:{predictor.model.version}"
+            for language, predictor in sorted(self._predictors.items())
+        )
+
+    def fit(
+        self, corpus: Corpus, instrument: str | Instrument | None = None, rater: str = "client"
+    ) -> LiteAssessor:
+        """Train one model per language present in ``corpus`` on its client ratings."""
+        from care.train.lite import calibrated, cross_validate, train
+
+        if rater != "client":
+            raise DataError(
+                f"the built-in model learns from client ratings, not {rater} ratings",
+                field="rater",
+                fix="fit on client ratings",
+            )
+        base = self.config or LiteConfig()
+        if instrument is not None:
+            instrument_id = instrument.id if isinstance(instrument, Instrument) else instrument
+            base = LiteConfig(**{**base.__dict__, "instrument": str(instrument_id)})
+        if self.cut and base.cut is None:
+            base = LiteConfig(**{**base.__dict__, "cut": 0.8})
+        models: dict[str, LiteModel] = {}
+        languages = {session.language or session_language(session) for session in corpus}
+        for language in sorted(lang for lang in languages if lang):
+            config = LiteConfig(**{**base.__dict__, "language": language})
+            rated = [
+                s
+                for s in corpus
+                if (s.language or session_language(s)) == language
+                and s.rating(config.instrument, "client") is not None
+            ]
+            n_splits = min(5, len({s.client_id or s.id for s in rated}))
+            calibration = None
+            if n_splits >= 2:
+                _, calibration = calibrated(cross_validate(rated, config, n_splits=n_splits))
+            models[language] = train(rated, config, calibration=calibration)
+        self.models_ = models
+        self._predictors = {language: LitePredictor(m) for language, m in models.items()}
+        self.fitted_ = True
+        return self
+
+    def predictor(self, language: str) -> LitePredictor:
+        """The predictor for sessions in ``language`` (loaded on first use)."""
+        if language in self._predictors:
+            return self._predictors[language]
+        model = self.model
+        if model is None:
+            loaded = load_shipped_model(language, self.cut)
+        elif isinstance(model, dict):
+            if language not in model:
+                raise ModelError(
+                    f"no model for language '{language}'",
+                    fix=f"give models for {sorted(model)} only, or add one for '{language}'",
+                )
+            loaded = model[language]
+        elif isinstance(model, LiteModel):
+            loaded = model
+        else:
+            loaded = LiteModel.load(model)
+        if isinstance(model, str | Path | LiteModel) and loaded.config.language != language:
+            raise DataError(
+                f"the model was trained on language '{loaded.config.language}' but a session "
+                f"is in '{language}'",
+                field="language",
+                fix="assess sessions of the model's language, or use the built-in models",
+            )
+        self._predictors[language] = LitePredictor(loaded)
+        return self._predictors[language]
+
+    def _assess_batch(self, sessions: list[Session]) -> list[SessionAssessment]:
+        by_language: dict[str, list[int]] = {}
+        for position, session in enumerate(sessions):
+            language = session.language or session_language(session) or "en"
+            by_language.setdefault(language, []).append(position)
+        results: list[SessionAssessment | None] = [None] * len(sessions)
+        for language, positions in by_language.items():
+            predictor = self.predictor(language)
+            chosen = [sessions[position] for position in positions]
+            for position, assessment in zip(
+                positions, self._assess_language(chosen, language, predictor), strict=True
+            ):
+                results[position] = assessment
+        return [result for result in results if result is not None]
+
+    def _assess_language(
+        self, sessions: Sequence[Session], language: str, predictor: LitePredictor
+    ) -> list[SessionAssessment]:
+        model = predictor.model
+        tokenized = tokenize_sessions(sessions, language, model.config.max_n)
+        values, matrix = predictor.predict(tokenized)
+        instrument = predictor.instrument
+        results = []
+        for row_index, (item, row_values) in enumerate(zip(tokenized, values, strict=True)):
+            row = matrix[row_index]
+            items = {
+                item_id: ItemRating(
+                    session_id=item.session.id, item_id=item_id, value=round(float(value), 3)
+                )
+                for item_id, value in zip(model.item_ids, row_values, strict=True)
+            }
+            assessment = SessionAssessment(
+                session_id=item.session.id,
+                instrument=instrument.id,
+                model=model.name,
+                model_version=model.version,
+                items=items,
+                language=language,
+                meta=self._meta(model),
+            )
+            scores = assessment.dimension_scores(instrument)
+            scores.setdefault("total", assessment.total_score(instrument))
+            for dimension in predictor.dimensions:
+                evidence = predictor.evidence(item, row, dimension, self.evidence_per_direction)
+                assessment.evidence[dimension] = evidence
+                assessment.rationales[dimension] = rationale(
+                    dimension, scores[dimension], instrument, evidence, item.session
+                )
+            results.append(assessment)
+        return results
+
+    @staticmethod
+    def _meta(model: LiteModel) -> dict[str, Any]:
+        meta: dict[str, Any] = {"cut": model.config.cut}
+        if model.config.instrument == "kokorochat-feedback":
+            meta["note"] = PROXY_NOTE
+        return meta
+
+
+def rationale(
+    dimension: str,
+    score: float,
+    instrument: Instrument,
+    evidence: list[Evidence],
+    session: Session,
+) -> str:
+    """A short explanation of one dimension's score built from its evidence."""
+    scale = instrument.scale
+    text = f"{dimension.capitalize()} {score:.2f} on {scale.min}-{scale.max}."
+    raising = [piece for piece in evidence if (piece.contribution or 0) > 0]
+    lowering = [piece for piece in evidence if (piece.contribution or 0) < 0]
+    for label, pieces in (("Raised most by", raising), ("Lowered most by", lowering)):
+        if pieces:
+            quoted = "; ".join(
+                f"#{piece.turn_index} {session.turns[piece.turn_index].role} "
+                f"\u201c{piece.quote}\u201d ({piece.contribution:+.2f})"
+                for piece in pieces
+            )
+            text += f" {label} {quoted}."
+    return text

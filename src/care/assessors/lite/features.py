@@ -1,0 +1,118 @@
+"""Feature blocks of the built-in model.
+
+A session is tokenised once (per turn); each :class:`BlockSpec` then selects the turns
+of one role within one phase of the session (for example the client's turns in the last
+fifth) and sums their token counts into one document. The document's TF-IDF vector is
+one block of the feature matrix; length features are appended as a dense block.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from care.assessors.lite.text import token_counts
+from care.assessors.lite.vectorizer import TfidfVocabulary
+from care.data.session import Session
+from care.features.length import length_matrix
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """Which turns make one block: a role and a phase ``[start, end)`` of the session,
+    as fractions of the number of turns."""
+
+    role: str
+    start: float = 0.0
+    end: float = 1.0
+
+    @property
+    def name(self) -> str:
+        """A readable name, e.g. ``client`` or ``client@0.8-1``."""
+        if self.start == 0.0 and self.end == 1.0:
+            return self.role
+        return f"{self.role}@{self.start:g}-{self.end:g}"
+
+    def selects(self, position: int, n_turns: int) -> bool:
+        """Whether the turn at ``position`` of ``n_turns`` lies in this block's phase."""
+        relative = position / max(1, n_turns)
+        return self.start <= relative < self.end or (self.end == 1.0 and relative >= 1.0)
+
+
+@dataclass
+class TokenizedSession:
+    """A session with its per-turn token counts (computed once, used by every block)."""
+
+    session: Session
+    language: str
+    turn_counts: list[Counter[str]]
+
+    def block_turns(self, block: BlockSpec) -> list[int]:
+        """Indices of the turns that ``block`` selects."""
+        n_turns = len(self.session.turns)
+        return [
+            turn.index
+            for turn in self.session.turns
+            if turn.role == block.role and block.selects(turn.index, n_turns)
+        ]
+
+    def block_document(self, block: BlockSpec) -> Counter[str]:
+        """Summed token counts of the block's turns."""
+        document: Counter[str] = Counter()
+        for index in self.block_turns(block):
+            document.update(self.turn_counts[index])
+        return document
+
+
+def tokenize_sessions(
+    sessions: Sequence[Session], language: str, max_n: int = 2
+) -> list[TokenizedSession]:
+    """Tokenise every turn of every session once."""
+    return [
+        TokenizedSession(
+            session=session,
+            language=language,
+            turn_counts=[token_counts(turn.text, language, max_n) for turn in session.turns],
+        )
+        for session in sessions
+    ]
+
+
+def fit_vocabularies(
+    tokenized: Sequence[TokenizedSession],
+    blocks: Sequence[BlockSpec],
+    min_df: int,
+    max_features: int | None,
+) -> list[TfidfVocabulary]:
+    """One TF-IDF vocabulary per block, learned from the given sessions."""
+    return [
+        TfidfVocabulary.fit(
+            [item.block_document(block) for item in tokenized],
+            min_df=min_df,
+            max_features=max_features,
+        )
+        for block in blocks
+    ]
+
+
+def feature_matrix(
+    tokenized: Sequence[TokenizedSession],
+    blocks: Sequence[BlockSpec],
+    vocabularies: Sequence[TfidfVocabulary],
+    dense_mean: np.ndarray,
+    dense_scale: np.ndarray,
+    dense_weight: float,
+) -> sparse.csr_matrix:
+    """The model's input: the blocks' TF-IDF rows then the weighted, standardised
+    length features."""
+    parts = [
+        vocabulary.transform([item.block_document(block) for item in tokenized])
+        for block, vocabulary in zip(blocks, vocabularies, strict=True)
+    ]
+    dense = (length_matrix([item.session for item in tokenized]) - dense_mean) / dense_scale
+    parts.append(sparse.csr_matrix(dense * dense_weight))
+    return sparse.hstack(parts, format="csr")

@@ -1,0 +1,115 @@
+"""Summaries of a cross-validation: agreement with client ratings, with cluster-bootstrap
+confidence intervals and the length-only baseline beside every figure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from care.evaluate.metrics import (
+    bootstrap_ci,
+    exact_accuracy,
+    mse,
+    pearson,
+    rounded_mae,
+    within_one_accuracy,
+)
+from care.instruments import Instrument
+from care.train.lite import CrossValidation
+
+
+def score_columns(values: np.ndarray, item_ids: list[str], instrument: Instrument) -> pd.DataFrame:
+    """Dimension scores, the total and any separately scaled items (such as KokoroChat's
+    0-100 overall score) from a (sessions x items) array."""
+    frame = pd.DataFrame(values, columns=item_ids)
+    columns: dict[str, np.ndarray] = {}
+    for name, items in instrument.dimensions.items():
+        columns[name] = frame[list(items)].mean(axis=1).to_numpy()
+    columns["total"] = frame[list(instrument.scored_item_ids)].mean(axis=1).to_numpy()
+    for item in instrument.items:
+        if item.scale is not None and item.id not in instrument.scored_item_ids:
+            columns[item.id] = frame[item.id].to_numpy()
+    return pd.DataFrame(columns)
+
+
+def cv_report(
+    cv: CrossValidation,
+    predicted: np.ndarray,
+    instrument: Instrument,
+    n_resamples: int = 1000,
+) -> dict[str, Any]:
+    """Pearson r (95% cluster-bootstrap CI, clients resampled) and MSE per score for the
+    model and the length-only baseline, plus per-item rounded metrics."""
+    groups = np.asarray(cv.groups)
+    truth = score_columns(cv.truth, cv.item_ids, instrument)
+    model = score_columns(predicted, cv.item_ids, instrument)
+    baseline = score_columns(cv.length_baseline, cv.item_ids, instrument)
+    targets: dict[str, Any] = {}
+    for column in truth.columns:
+        y = truth[column].to_numpy()
+        entry: dict[str, Any] = {}
+        for system, frame in (("model", model), ("length_baseline", baseline)):
+            p = frame[column].to_numpy()
+            low, high = bootstrap_ci(y, p, "pearson", groups=groups, n_resamples=n_resamples)
+            entry[system] = {
+                "pearson": round(pearson(y, p), 3),
+                "pearson_ci": [round(low, 3), round(high, 3)],
+                "mse": round(mse(y, p), 3),
+            }
+        targets[column] = entry
+    item_metrics = {}
+    for position, item_id in enumerate(cv.item_ids):
+        scale = instrument.scale_for(item_id)
+        y, p = cv.truth[:, position], predicted[:, position]
+        item_metrics[item_id] = {
+            "exact": round(exact_accuracy(y, p, scale=(scale.min, scale.max)), 3),
+            "within_one": round(within_one_accuracy(y, p, scale=(scale.min, scale.max)), 3),
+            "rounded_mae": round(rounded_mae(y, p, scale=(scale.min, scale.max)), 3),
+            "pearson": round(pearson(y, p), 3),
+        }
+    scored = [item_metrics[item_id] for item_id in instrument.scored_item_ids]
+    return {
+        "n_sessions": len(cv.session_ids),
+        "n_clients": len(set(cv.groups)),
+        "n_splits": cv.info.get("n_splits"),
+        "split": "K-fold grouped by client (no client on both sides)",
+        "cut": cv.info.get("cut"),
+        "targets": targets,
+        "items_mean_over": len(scored),
+        "items_mean": {
+            key: round(float(np.nanmean([entry[key] for entry in scored])), 3)
+            for key in ("exact", "within_one", "rounded_mae", "pearson")
+        },
+        "items": item_metrics,
+    }
+
+
+def format_cv_report(report: dict[str, Any], title: str = "Cross-validation") -> str:
+    """A Markdown table of :func:`cv_report`."""
+    cut = report.get("cut")
+    lines = [
+        f"{title}: {report['n_sessions']} sessions, {report['n_clients']} clients, "
+        f"{report['n_splits']}-fold grouped by client"
+        + (f", sessions cut to their first {cut:.0%} of turns" if cut else ""),
+        "",
+        "| score | Pearson r [95% CI] | MSE | length-only r [95% CI] |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, entry in report["targets"].items():
+        model, baseline = entry["model"], entry["length_baseline"]
+        lines.append(
+            f"| {name} | {model['pearson']:.3f} [{model['pearson_ci'][0]:.3f}, "
+            f"{model['pearson_ci'][1]:.3f}] | {model['mse']:.3f} | {baseline['pearson']:.3f} "
+            f"[{baseline['pearson_ci'][0]:.3f}, {baseline['pearson_ci'][1]:.3f}] |"
+        )
+    items = report["items_mean"]
+    lines += [
+        "",
+        f"Items (mean over the {report['items_mean_over']} items on the main scale, rounded "
+        f"predictions): exact "
+        f"{items['exact']:.3f}, within ±1 {items['within_one']:.3f}, MAE "
+        f"{items['rounded_mae']:.3f}, Pearson r {items['pearson']:.3f}",
+    ]
+    return "\n".join(lines)
