@@ -15,8 +15,7 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 demo: $(BIN)/.installed
-	$(BIN)/care validate examples/sessions.jsonl
-	$(BIN)/care show examples/session_en.json
+	$(BIN)/care assess examples/session_en.json
 
 test: $(BIN)/.installed
 	$(BIN)/ruff check src tests benchmarks

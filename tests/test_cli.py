@@ -177,3 +177,16 @@ def test_real_process_exit_code_and_no_traceback(tmp_path: Path) -> None:
     assert process.returncode == 0
     for command in ("validate", "show", "convert", "instruments"):
         assert command in process.stdout
+
+
+def test_the_command_line_imports_no_heavy_module_at_start() -> None:
+    """Cold start stays fast: the CLI imports pandas, scipy and training code only when a
+    command needs them."""
+    code = (
+        "import sys, care.cli.main; "
+        "print(sorted(m for m in ('pandas', 'scipy', 'sklearn', 'torch', 'care.train.lite') "
+        "if m in sys.modules))"
+    )
+    process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert process.returncode == 0, process.stderr
+    assert process.stdout.strip() == "[]"

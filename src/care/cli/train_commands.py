@@ -5,11 +5,21 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+import numpy as np
 from rich.console import Console
 
+from care import __version__
 from care.cli.options import input_options, loader_arguments
+from care.data.corpus import Corpus
+from care.errors import ParameterError
+
+if TYPE_CHECKING:
+    from care.assessors.lite.model import LiteConfig
+    from care.instruments import Instrument
+    from care.train.lite import CrossValidation
 
 
 @click.group()
@@ -31,13 +41,6 @@ def train() -> None:
     default="kokorochat-feedback",
     show_default=True,
     help="Instrument whose client ratings the model learns (id or YAML/JSON file).",
-)
-@click.option(
-    "--language",
-    "model_language",
-    default="en",
-    show_default=True,
-    help="Language of the model; sessions in other languages are left out.",
 )
 @click.option(
     "--out",
@@ -64,12 +67,18 @@ def train() -> None:
     default=None,
     help="Also write the cross-validation report as JSON.",
 )
+@click.option(
+    "--cv-out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write the cross-validated (out-of-fold, calibrated) predictions as results "
+    "JSON Lines, each with its fold, for `care evaluate`.",
+)
 @click.option("--name", default=None, help="Model name recorded with results.")
 @input_options
 def train_lite(
     data: tuple[Path, ...],
     instrument: str,
-    model_language: str,
     out: Path,
     cut: float | None,
     folds: int,
@@ -79,6 +88,7 @@ def train_lite(
     max_features: int,
     seed: int,
     report: Path | None,
+    cv_out: Path | None,
     name: str | None,
     **options: object,
 ) -> None:
@@ -89,8 +99,9 @@ def train_lite(
     on the cross-validated predictions, then fits on all sessions. The shipped models are
     reproduced by:
 
+    \b
         care train lite --data ../shared/data/kokorochat/kokorochat_english.jsonl.gz
-        --language en --out care-lite-en.npz
+        --out care-lite-en.npz
     """
     from care.assessors.lite.model import LiteConfig
     from care.data.io import load_corpus
@@ -102,6 +113,7 @@ def train_lite(
     console = Console(stderr=True)
     resolved = get_instrument(instrument)
     corpus = load_corpus(list(data), **loader_arguments(**options))  # type: ignore[arg-type]
+    model_language = _model_language(corpus, options.get("language"))  # type: ignore[arg-type]
     config = replace(
         LiteConfig(),
         language=model_language,
@@ -125,10 +137,47 @@ def train_lite(
         click.echo(format_cv_report(summary))
         if report is not None:
             report.write_text(json.dumps(summary, indent=2), encoding="utf-8")
+        if cv_out is not None:
+            write_cv_predictions(cv, predicted, corpus, resolved, config, cv_out)
     with console.status("fitting on all sessions"):
         model = train_model(corpus, config, name=name, calibration=calibration, info=info)
     model.save(out)
     click.echo(f"wrote {model.name} ({model.info['n_sessions']} sessions) to {out}")
+
+
+def write_cv_predictions(
+    cv: CrossValidation,
+    predicted: np.ndarray,
+    corpus: Corpus,
+    instrument: Instrument,
+    config: LiteConfig,
+    path: Path,
+) -> None:
+    """Write out-of-fold predictions as results records (meta: fold, cut)."""
+    from care.assessors.baselines import assessments_from_matrix
+    from care.results import Assessments
+
+    name = f"care-lite-{config.language}{'-cut' if config.cut else ''} (cross-validated)"
+    sessions = [corpus[session_id] for session_id in cv.session_ids]
+    results = assessments_from_matrix(sessions, predicted, instrument, name, __version__)
+    for result, fold in zip(results, cv.folds, strict=True):
+        result.meta = {"fold": int(fold), "cut": config.cut, "cross_validated": True}
+    Assessments(results).to_jsonl(path)
+
+
+def _model_language(corpus: Corpus, language: str | None) -> str:
+    """The model's language: ``--language`` if given, else the corpus's only language."""
+    if language:
+        return language
+    languages = {lang for lang in corpus.languages() if lang}
+    if len(languages) != 1:
+        raise ParameterError(
+            f"the sessions are in {sorted(languages) or 'no detectable language'}; a model "
+            "is trained for one language",
+            field="--language",
+            fix="pass --language to choose (sessions in other languages are left out)",
+        )
+    return languages.pop()
 
 
 COMMANDS = [train]

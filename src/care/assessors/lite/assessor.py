@@ -191,8 +191,9 @@ class LiteAssessor(Assessor):
             )
             scores = assessment.dimension_scores(instrument)
             scores.setdefault("total", assessment.total_score(instrument))
-            for dimension in predictor.dimensions:
-                evidence = predictor.evidence(item, row, dimension, self.evidence_per_direction)
+            for dimension, evidence in predictor.evidence(
+                item, row, self.evidence_per_direction
+            ).items():
                 assessment.evidence[dimension] = evidence
                 assessment.rationales[dimension] = rationale(
                     dimension, scores[dimension], instrument, evidence, item.session

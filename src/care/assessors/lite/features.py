@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
@@ -50,6 +50,7 @@ class TokenizedSession:
     session: Session
     language: str
     turn_counts: list[Counter[str]]
+    _documents: dict[BlockSpec, Counter[str]] = field(default_factory=dict, repr=False)
 
     def block_turns(self, block: BlockSpec) -> list[int]:
         """Indices of the turns that ``block`` selects."""
@@ -61,10 +62,13 @@ class TokenizedSession:
         ]
 
     def block_document(self, block: BlockSpec) -> Counter[str]:
-        """Summed token counts of the block's turns."""
-        document: Counter[str] = Counter()
-        for index in self.block_turns(block):
-            document.update(self.turn_counts[index])
+        """Summed token counts of the block's turns (computed once per block)."""
+        document = self._documents.get(block)
+        if document is None:
+            document = Counter()
+            for index in self.block_turns(block):
+                document.update(self.turn_counts[index])
+            self._documents[block] = document
         return document
 
 

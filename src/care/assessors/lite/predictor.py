@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,14 +28,6 @@ from care.results import Evidence
 
 _SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？…]*[\"'”’）)]*")
 MAX_QUOTE_CHARS = 160
-
-
-@dataclass
-class TurnShare:
-    """One turn's share of one dimension's predicted score."""
-
-    turn_index: int
-    contribution: float
 
 
 class LitePredictor:
@@ -58,10 +49,12 @@ class LitePredictor:
                 "total": [ids.index(item_id) for item_id in self.instrument.scored_item_ids]
             }
         slope = model.calibration[0]
-        self._dimension_weights = {
-            name: (model.coef[:, columns] * slope[columns]).mean(axis=1)
-            for name, columns in self._columns.items()
-        }
+        self._weights = np.column_stack(
+            [
+                (model.coef[:, columns] * slope[columns]).mean(axis=1)
+                for columns in self._columns.values()
+            ]
+        )
         offsets = [0]
         for vocabulary in model.vocabularies:
             offsets.append(offsets[-1] + len(vocabulary))
@@ -96,11 +89,10 @@ class LitePredictor:
         return np.clip(calibrated, self._low, self._high), matrix
 
     def block_effects(
-        self, item: TokenizedSession, row: Any, dimension: str
-    ) -> list[tuple[set[int], dict[str, float]]]:
-        """Per block: the turns it selects and the effect of each occurrence of each token
-        on ``dimension`` (``row``: the session's feature row)."""
-        weights = self._dimension_weights[dimension]
+        self, item: TokenizedSession, row: Any
+    ) -> list[tuple[set[int], dict[str, np.ndarray]]]:
+        """Per block: the turns it selects and, for each token, the effect of one
+        occurrence on every dimension (``row``: the session's feature row)."""
         result = []
         for position, (block, vocabulary) in enumerate(
             zip(self.model.config.blocks, self.model.vocabularies, strict=True)
@@ -110,61 +102,105 @@ class LitePredictor:
                 continue
             start, end = self._offsets[position], self._offsets[position + 1]
             effects = vocabulary.token_effects(
-                item.block_document(block), row[:, start:end], weights[start:end]
+                item.block_document(block), row[:, start:end], self._weights[start:end]
             )
             result.append((set(turn_indices), effects))
         return result
 
-    def evidence(
-        self, item: TokenizedSession, row: Any, dimension: str, per_direction: int = 2
-    ) -> list[Evidence]:
-        """The turns that raised and lowered ``dimension`` most, each quoted."""
-        effects = self.block_effects(item, row, dimension)
-        shares = [
-            TurnShare(index, _effect_of(counts, index, effects))
-            for index, counts in enumerate(item.turn_counts)
+    def turn_shares(
+        self, item: TokenizedSession, row: Any, effects: list | None = None
+    ) -> np.ndarray:
+        """Each turn's share of each dimension's score (turns x dimensions)."""
+        effects = self.block_effects(item, row) if effects is None else effects
+        zero = np.zeros(len(self.dimensions))
+        return np.array(
+            [
+                _effect_of(counts, index, effects, zero)
+                for index, counts in enumerate(item.turn_counts)
+            ]
+        ).reshape(len(item.turn_counts), len(self.dimensions))
+
+    def session_part(self, row: Any) -> np.ndarray:
+        """The part of each dimension's score that no turn carries: the intercept and
+        the length features. With :meth:`turn_shares` it sums to the (unclipped) score."""
+        dense_start = self._offsets[-1]
+        dense = np.asarray(row[:, dense_start:].todense()).ravel()
+        slope, offset = self.model.calibration
+        constant = [
+            float(np.mean(self.model.intercept[columns] * slope[columns] + offset[columns]))
+            for columns in self._columns.values()
         ]
-        ordered = sorted(shares, key=lambda share: share.contribution)
-        lowering = [share for share in ordered[:per_direction] if share.contribution < 0]
-        raising = [share for share in reversed(ordered[-per_direction:]) if share.contribution > 0]
-        result = []
-        for share in raising + lowering:
-            text = item.session.turns[share.turn_index].text
-            sign = 1.0 if share.contribution >= 0 else -1.0
-            sentences = [match.group().strip() for match in _SENTENCE.finditer(text)]
-            sentences = [sentence for sentence in sentences if sentence]
-            quote = text.strip()
-            if len(sentences) > 1:
-                max_n = self.model.config.max_n
-                quote = max(
-                    sentences,
-                    key=lambda sentence: (
-                        sign
-                        * _effect_of(
-                            token_counts(sentence, item.language, max_n), share.turn_index, effects
-                        )
-                    ),
+        return np.asarray(constant) + dense @ self._weights[dense_start:]
+
+    def evidence(
+        self, item: TokenizedSession, row: Any, per_direction: int = 2
+    ) -> dict[str, list[Evidence]]:
+        """Per dimension, the turns that raised and lowered it most, each quoted."""
+        effects = self.block_effects(item, row)
+        zero = np.zeros(len(self.dimensions))
+        shares = self.turn_shares(item, row, effects)
+        result: dict[str, list[Evidence]] = {}
+        for column, dimension in enumerate(self.dimensions):
+            order = np.argsort(shares[:, column], kind="stable")
+            lowering = [i for i in order[:per_direction] if shares[i, column] < 0]
+            raising = [i for i in order[::-1][:per_direction] if shares[i, column] > 0]
+            pieces = []
+            for index in raising + lowering:
+                contribution = float(shares[index, column])
+                quote = self._quote(item, int(index), column, contribution, effects, zero)
+                pieces.append(
+                    Evidence(
+                        turn_index=int(index),
+                        quote=quote,
+                        contribution=round(contribution, 4),
+                        dimension=dimension,
+                        verbatim=True,
+                    )
                 )
-            result.append(
-                Evidence(
-                    turn_index=share.turn_index,
-                    quote=shorten(quote),
-                    contribution=round(share.contribution, 4),
-                    dimension=dimension,
-                    verbatim=True,
-                )
-            )
+            result[dimension] = pieces
         return result
+
+    def _quote(
+        self,
+        item: TokenizedSession,
+        index: int,
+        column: int,
+        contribution: float,
+        effects: list[tuple[set[int], dict[str, np.ndarray]]],
+        zero: np.ndarray,
+    ) -> str:
+        """The sentence of turn ``index`` that carries most of its share (same sign),
+        shortened to an exact substring of the turn."""
+        text = item.session.turns[index].text
+        sentences = [match.group().strip() for match in _SENTENCE.finditer(text)]
+        sentences = [sentence for sentence in sentences if sentence]
+        if len(sentences) <= 1:
+            return shorten(text.strip())
+        sign = 1.0 if contribution >= 0 else -1.0
+        max_n = self.model.config.max_n
+
+        def weight(sentence: str) -> float:
+            counts = token_counts(sentence, item.language, max_n)
+            return sign * float(_effect_of(counts, index, effects, zero)[column])
+
+        return shorten(max(sentences, key=weight))
 
 
 def _effect_of(
-    counts: Counter[str], turn_index: int, block_effects: list[tuple[set[int], dict[str, float]]]
-) -> float:
-    """The summed effect of the tokens ``counts`` spoken in turn ``turn_index``."""
-    total = 0.0
+    counts: Counter[str],
+    turn_index: int,
+    block_effects: list[tuple[set[int], dict[str, np.ndarray]]],
+    zero: np.ndarray,
+) -> np.ndarray:
+    """The summed effect on every dimension of the tokens ``counts`` spoken in turn
+    ``turn_index``."""
+    total = zero
     for turn_indices, effects in block_effects:
         if turn_index in turn_indices:
-            total += sum(count * effects.get(token, 0.0) for token, count in counts.items())
+            for token, count in counts.items():
+                effect = effects.get(token)
+                if effect is not None:
+                    total = total + count * effect
     return total
 
 

@@ -75,23 +75,22 @@ class TfidfVocabulary:
 
     def token_effects(
         self, document: Counter[str], block_row: sparse.csr_matrix, weights: np.ndarray
-    ) -> dict[str, float]:
-        """The effect on the output of each occurrence of each token of ``document``.
+    ) -> dict[str, np.ndarray]:
+        """The effect on the outputs of each occurrence of each token of ``document``.
 
         ``document`` is the block's summed token counts, ``block_row`` its 1 x V TF-IDF
-        row and ``weights`` the V-long slice of the model's coefficients for one output.
-        A token's contribution ``value * weight`` is shared equally by its occurrences, so
+        row and ``weights`` the V x outputs slice of the model's coefficients. A token's
+        contribution ``value * weights[token]`` is shared equally by its occurrences, so
         summing ``count * effect`` over the tokens of a turn gives the turn's exact share
         of ``block_row @ weights``.
         """
         row = block_row.tocsr()
-        contribution = dict(
-            zip(row.indices.tolist(), (row.data * weights[row.indices]).tolist(), strict=True)
-        )
-        effects: dict[str, float] = {}
+        contributions = row.data[:, None] * weights[row.indices]
+        position_of = {column: position for position, column in enumerate(row.indices.tolist())}
+        effects: dict[str, np.ndarray] = {}
         vocabulary = self.vocabulary
         for token, count in document.items():
             column = vocabulary.get(token)
-            if column is not None and column in contribution:
-                effects[token] = contribution[column] / count
+            if column is not None and column in position_of:
+                effects[token] = contributions[position_of[column]] / count
         return effects
