@@ -59,7 +59,7 @@ def train() -> None:
 @click.option("--no-cv", is_flag=True, help="Skip cross-validation (no calibration, no report).")
 @click.option("--alpha", default=1.0, show_default=True, type=click.FloatRange(min=0.0))
 @click.option("--min-df", default=3, show_default=True, type=click.IntRange(1))
-@click.option("--max-features", default=60000, show_default=True, type=click.IntRange(100))
+@click.option("--max-features", default=40000, show_default=True, type=click.IntRange(100))
 @click.option("--seed", default=123, show_default=True, type=int)
 @click.option(
     "--report",

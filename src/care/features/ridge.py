@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from care.features.length import column_stats, standardize
+
 
 @dataclass
 class RidgeModel:
@@ -21,23 +23,23 @@ class RidgeModel:
     intercept: np.ndarray
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        """Predictions, one row per row of ``features``."""
-        return ((features - self.mean) / self.scale) @ self.coef + self.intercept
+        """Predictions, one row per row of ``features`` (missing features count as the
+        training mean)."""
+        return standardize(features, self.mean, self.scale) @ self.coef + self.intercept
 
 
 def fit_ridge(features: np.ndarray, targets: np.ndarray, alpha: float = 1.0) -> RidgeModel:
     """Fit ridge regression of each target column on standardised features.
 
-    NaN targets are ignored per column (each column is fitted on its own rows).
+    NaN targets are ignored per column (each column is fitted on its own rows); NaN
+    features count as the column mean.
     """
     features = np.asarray(features, dtype=float)
     targets = np.asarray(targets, dtype=float)
     if targets.ndim == 1:
         targets = targets[:, None]
-    mean = features.mean(axis=0)
-    scale = features.std(axis=0)
-    scale[scale == 0] = 1.0
-    standard = (features - mean) / scale
+    mean, scale = column_stats(features)
+    standard = standardize(features, mean, scale)
     n_features = standard.shape[1]
     coef = np.zeros((n_features, targets.shape[1]))
     intercept = np.zeros(targets.shape[1])

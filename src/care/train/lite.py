@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from scipy import sparse
+from scipy import linalg, sparse
 
 from care import __version__
 from care.assessors.base import rating_matrix
@@ -29,7 +29,7 @@ from care.data.corpus import Corpus
 from care.data.session import Session
 from care.errors import DataError
 from care.evaluate.splits import fold_assignments
-from care.features.length import length_matrix
+from care.features.length import column_stats, length_matrix
 from care.features.ridge import fit_ridge
 from care.instruments import Instrument, get_instrument, instrument_to_dict, list_instruments
 
@@ -72,17 +72,23 @@ def prepare_sessions(sessions: Sequence[Session], config: LiteConfig) -> list[Se
 def solve_dual_ridge(
     matrix: sparse.csr_matrix, targets: np.ndarray, alpha: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Ridge regression in its dual form: ``W = X^T (X X^T + alpha I)^-1 (Y - mean)``.
+    """Ridge regression with an unpenalised intercept, solved in its dual form.
 
-    Returns the coefficients (features x outputs) and the intercept (the target means).
-    Missing targets are replaced by their column mean.
+    With the centred Gram matrix ``Kc = H X X^T H`` (``H`` centres the rows), the dual
+    coefficients are ``c = (Kc + alpha I)^-1 (Y - mean Y)``, the weights ``W = X^T c`` and
+    the intercept ``mean Y - mean(X W)``: the same solution as ridge on centred features,
+    at the cost of an n x n solve however many n-gram features there are. Missing targets
+    are replaced by their column mean.
     """
-    intercept = np.nanmean(targets, axis=0)
-    centred = np.where(np.isnan(targets), 0.0, targets - intercept)
+    means = np.nanmean(targets, axis=0)
+    centred = np.where(np.isnan(targets), 0.0, targets - means)
     gram = (matrix @ matrix.T).toarray()
+    column_means = gram.mean(axis=0)
+    gram -= column_means[None, :] + column_means[:, None] - column_means.mean()
     gram[np.diag_indices_from(gram)] += alpha
-    dual = np.linalg.solve(gram, centred)
+    dual = linalg.cho_solve(linalg.cho_factor(gram, overwrite_a=True), centred)
     coef = np.asarray(matrix.T @ dual)
+    intercept = means - np.asarray(matrix @ coef).mean(axis=0)
     return coef, intercept
 
 
@@ -93,10 +99,7 @@ def fit_linear(
 ) -> tuple[list, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Fit vocabularies, length standardisation and ridge weights on the sessions."""
     vocabularies = fit_vocabularies(tokenized, config.blocks, config.min_df, config.max_features)
-    lengths = length_matrix([item.session for item in tokenized])
-    dense_mean = lengths.mean(axis=0)
-    dense_scale = lengths.std(axis=0)
-    dense_scale[dense_scale == 0] = 1.0
+    dense_mean, dense_scale = column_stats(length_matrix([item.session for item in tokenized]))
     matrix = feature_matrix(
         tokenized, config.blocks, vocabularies, dense_mean, dense_scale, config.dense_weight
     )
@@ -186,20 +189,46 @@ def cross_validate(
         predicted=predicted,
         length_baseline=baseline,
         item_ids=[item.id for item in instrument.items],
-        info={"n_splits": n_splits, "seed": config.seed, "cut": config.cut},
+        info={
+            "n_splits": n_splits,
+            "seed": config.seed,
+            "cut": config.cut,
+            "instrument": instrument.id,
+        },
     )
 
 
 def calibrated(cv: CrossValidation) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold predictions made honest about calibration: each fold's predictions are
-    calibrated by a line fitted on the other folds' out-of-fold predictions. Returns the
-    calibrated predictions and the calibration fitted on all of them (the shipped one)."""
-    result = np.empty_like(cv.predicted)
+    """Out-of-fold predictions with the calibration that cross-validation supports.
+
+    Each fold's predictions are calibrated by lines fitted on the other folds' out-of-fold
+    predictions (cross-fitting), and the calibration is kept only if that lowers the mean
+    squared error of the items (clipped to their scales) against the uncalibrated
+    predictions; otherwise the identity is used. Returns the predictions to report and the
+    calibration to ship (fitted on all out-of-fold predictions, or the identity).
+    """
+    instrument = get_instrument(cv.info.get("instrument", "kokorochat-feedback"))
+    low = np.array([instrument.scale_for(item_id).min for item_id in cv.item_ids], dtype=float)
+    high = np.array([instrument.scale_for(item_id).max for item_id in cv.item_ids], dtype=float)
+    crossed = np.empty_like(cv.predicted)
     for fold in np.unique(cv.folds):
         others = cv.folds != fold
         line = fit_calibration(cv.truth[others], cv.predicted[others])
-        result[~others] = cv.predicted[~others] * line[0] + line[1]
-    return result, fit_calibration(cv.truth, cv.predicted)
+        crossed[~others] = cv.predicted[~others] * line[0] + line[1]
+    raw = np.clip(cv.predicted, low, high)
+    crossed = np.clip(crossed, low, high)
+    spread = np.nanvar(cv.truth, axis=0)
+    spread[spread == 0] = 1.0
+
+    def error(predicted: np.ndarray) -> float:
+        return float(np.nanmean((predicted - cv.truth) ** 2 / spread))
+
+    identity = np.vstack([np.ones(len(cv.item_ids)), np.zeros(len(cv.item_ids))])
+    if error(crossed) < error(raw):
+        cv.info["calibration"] = "affine, cross-fitted"
+        return crossed, fit_calibration(cv.truth, cv.predicted)
+    cv.info["calibration"] = "none (cross-fitted affine calibration did not lower the MSE)"
+    return raw, identity
 
 
 def train(

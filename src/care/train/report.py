@@ -76,6 +76,7 @@ def cv_report(
         "n_splits": cv.info.get("n_splits"),
         "split": "K-fold grouped by client (no client on both sides)",
         "cut": cv.info.get("cut"),
+        "calibration": cv.info.get("calibration"),
         "targets": targets,
         "items_mean_over": len(scored),
         "items_mean": {
@@ -107,6 +108,7 @@ def format_cv_report(report: dict[str, Any], title: str = "Cross-validation") ->
     items = report["items_mean"]
     lines += [
         "",
+        f"Calibration: {report.get('calibration') or 'not recorded'}.",
         f"Items (mean over the {report['items_mean_over']} items on the main scale, rounded "
         f"predictions): exact "
         f"{items['exact']:.3f}, within ±1 {items['within_one']:.3f}, MAE "

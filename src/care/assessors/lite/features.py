@@ -18,24 +18,36 @@ from scipy import sparse
 from care.assessors.lite.text import token_counts
 from care.assessors.lite.vectorizer import TfidfVocabulary
 from care.data.session import Session
-from care.features.length import length_matrix
+from care.features.length import length_matrix, standardize
 
 
 @dataclass(frozen=True)
 class BlockSpec:
-    """Which turns make one block: a role and a phase ``[start, end)`` of the session,
-    as fractions of the number of turns."""
+    """Which turns make one block, and how much the block weighs.
+
+    Attributes:
+        role: Whose turns.
+        start, end: The phase ``[start, end)`` of the session, as fractions of its turns.
+        last_turns: If set, only the role's last ``last_turns`` turns within the phase.
+        weight: Scale of the block's (L2-normalised) TF-IDF vector in the model's input;
+            a larger weight is a weaker ridge penalty on the block.
+    """
 
     role: str
     start: float = 0.0
     end: float = 1.0
+    last_turns: int | None = None
+    weight: float = 1.0
 
     @property
     def name(self) -> str:
-        """A readable name, e.g. ``client`` or ``client@0.8-1``."""
-        if self.start == 0.0 and self.end == 1.0:
-            return self.role
-        return f"{self.role}@{self.start:g}-{self.end:g}"
+        """A readable name, e.g. ``client``, ``client@0.8-1`` or ``client[-6:]``."""
+        name = self.role
+        if self.start != 0.0 or self.end != 1.0:
+            name += f"@{self.start:g}-{self.end:g}"
+        if self.last_turns is not None:
+            name += f"[-{self.last_turns}:]"
+        return name
 
     def selects(self, position: int, n_turns: int) -> bool:
         """Whether the turn at ``position`` of ``n_turns`` lies in this block's phase."""
@@ -55,11 +67,14 @@ class TokenizedSession:
     def block_turns(self, block: BlockSpec) -> list[int]:
         """Indices of the turns that ``block`` selects."""
         n_turns = len(self.session.turns)
-        return [
+        selected = [
             turn.index
             for turn in self.session.turns
             if turn.role == block.role and block.selects(turn.index, n_turns)
         ]
+        if block.last_turns is not None:
+            selected = selected[-block.last_turns :]
+        return selected
 
     def block_document(self, block: BlockSpec) -> Counter[str]:
         """Summed token counts of the block's turns (computed once per block)."""
@@ -114,9 +129,11 @@ def feature_matrix(
     """The model's input: the blocks' TF-IDF rows then the weighted, standardised
     length features."""
     parts = [
-        vocabulary.transform([item.block_document(block) for item in tokenized])
+        vocabulary.transform([item.block_document(block) for item in tokenized]) * block.weight
         for block, vocabulary in zip(blocks, vocabularies, strict=True)
     ]
-    dense = (length_matrix([item.session for item in tokenized]) - dense_mean) / dense_scale
+    dense = standardize(
+        length_matrix([item.session for item in tokenized]), dense_mean, dense_scale
+    )
     parts.append(sparse.csr_matrix(dense * dense_weight))
     return sparse.hstack(parts, format="csr")

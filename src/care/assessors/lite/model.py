@@ -45,14 +45,15 @@ class LiteConfig:
     blocks: tuple[BlockSpec, ...] = (
         BlockSpec("client"),
         BlockSpec("counselor"),
-        BlockSpec("client", 0.8, 1.0),
-        BlockSpec("counselor", 0.8, 1.0),
+        BlockSpec("client", last_turns=6, weight=0.7),
+        BlockSpec("client", 0.8, 1.0, weight=0.5),
+        BlockSpec("counselor", 0.8, 1.0, weight=0.5),
     )
     max_n: int = 2
     min_df: int = 3
-    max_features: int | None = 60000
+    max_features: int | None = 40000
     alpha: float = 1.0
-    dense_weight: float = 0.1
+    dense_weight: float = 0.3
     cut: float | None = None
     seed: int = 123
 

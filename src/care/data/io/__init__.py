@@ -53,9 +53,8 @@ from care.data.io.esconv import parse_esconv, parse_esconv_located
 from care.data.io.kokorochat import parse_kokorochat, parse_kokorochat_located
 from care.data.io.native import (
     dumps_line,
-    iter_records,
     parse_native,
-    session_from_record,
+    parse_native_located,
     session_to_record,
 )
 from care.data.io.plaintext import (
@@ -98,18 +97,10 @@ def _parse_native_located(
     text: str, *, file: str, language: str | None = None
 ) -> tuple[list[tuple[Session, str]], list[Problem]]:
     """Native JSON/JSONL; sessions without a ``language`` get ``language`` or a detected one."""
-    sessions: list[tuple[Session, str]] = []
-    problems: list[Problem] = []
-    for where, record, problem in iter_records(text, file=file):
-        if problem is not None:
-            problems.append(problem)
-            continue
-        session, found = session_from_record(record, file=file, where=where)
-        problems.extend(found)
-        if session is not None:
-            if session.language is None:
-                session.language = language or session_language(session)
-            sessions.append((session, where))
+    sessions, problems = parse_native_located(text, file=file)
+    for session, _ in sessions:
+        if session.language is None:
+            session.language = language or session_language(session)
     return sessions, problems
 
 

@@ -319,9 +319,12 @@ def _is_single_json(text: str) -> bool:
     return not rest
 
 
-def parse_native(text: str, *, file: str) -> tuple[list[Session], list[Problem]]:
-    """Parse a native JSON/JSONL text into sessions, collecting every problem."""
-    sessions: list[Session] = []
+def parse_native_located(
+    text: str, *, file: str
+) -> tuple[list[tuple[Session, str]], list[Problem]]:
+    """Parse a native JSON/JSONL text into sessions, each with where it was found
+    (``"line N"`` / ``"record N"``), collecting every problem."""
+    sessions: list[tuple[Session, str]] = []
     problems: list[Problem] = []
     for where, record, problem in iter_records(text, file=file):
         if problem is not None:
@@ -330,8 +333,14 @@ def parse_native(text: str, *, file: str) -> tuple[list[Session], list[Problem]]
         session, found = session_from_record(record, file=file, where=where)
         problems.extend(found)
         if session is not None:
-            sessions.append(session)
+            sessions.append((session, where))
     return sessions, problems
+
+
+def parse_native(text: str, *, file: str) -> tuple[list[Session], list[Problem]]:
+    """Parse a native JSON/JSONL text into sessions, collecting every problem."""
+    located, problems = parse_native_located(text, file=file)
+    return [session for session, _ in located], problems
 
 
 # Characters that str.splitlines() treats as line breaks; escaped so every JSON Lines
