@@ -42,9 +42,23 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from care.cli import assess_commands, data_commands, instrument_commands, train_commands
+    from care.cli import (
+        assess_commands,
+        data_commands,
+        evaluate_commands,
+        instrument_commands,
+        redact_commands,
+        train_commands,
+    )
 
-    for module in (assess_commands, data_commands, instrument_commands, train_commands):
+    for module in (
+        assess_commands,
+        data_commands,
+        evaluate_commands,
+        instrument_commands,
+        redact_commands,
+        train_commands,
+    ):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -209,6 +209,7 @@ def bleu(
     language = _language_of(language, references)
     metric = BLEU(tokenize=bleu_tokenizer(language))
     if not hypotheses:
+        metric.corpus_score([""], [[""]])  # sets the signature's reference count
         value = math.nan
     else:
         value = float(metric.corpus_score(list(hypotheses), [list(references)]).score)
