@@ -68,17 +68,23 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
+    )
     for language in ("en", "zh"):
         for cut in (False, True):
             rate, turns = batch_throughput(language, args.sessions, cut)
             label = f"{language}{' cut' if cut else ''}"
-            print(f"batch {label}: {rate:.1f} sessions/s over {args.sessions} sessions "
-                  f"(mean {turns:.0f} turns), evidence included")
+            print(
+                f"batch {label}: {rate:.1f} sessions/s over {args.sessions} sessions "
+                f"(mean {turns:.0f} turns), evidence included"
+            )
     times = cold_start(args.repeats)
-    print(f"cold `care assess examples/session_en.json`: median {statistics.median(times):.2f} s "
-          f"(min {min(times):.2f}, max {max(times):.2f}, {len(times)} runs)")
+    print(
+        f"cold `care assess examples/session_en.json`: median {statistics.median(times):.2f} s "
+        f"(min {min(times):.2f}, max {max(times):.2f}, {len(times)} runs)"
+    )
 
 
 if __name__ == "__main__":
