@@ -190,3 +190,12 @@ def test_the_command_line_imports_no_heavy_module_at_start() -> None:
     process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert process.returncode == 0, process.stderr
     assert process.stdout.strip() == "[]"
+
+
+def test_public_api_names_resolve() -> None:
+    import care
+
+    for name in care.__all__:
+        assert getattr(care, name) is not None
+    corpus = care.load_corpus(EXAMPLES / "sessions.jsonl")
+    assert len(care.LiteAssessor().assess(corpus)) == len(corpus)
