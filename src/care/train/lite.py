@@ -10,7 +10,7 @@ scores sit on the rating scale.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -266,7 +266,3 @@ def train(
         info={"n_sessions": len(sessions), **extra, **(info or {})},
     )
 
-
-def with_language(config: LiteConfig, language: str) -> LiteConfig:
-    """The same configuration for another language."""
-    return replace(config, language=language)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -98,13 +99,13 @@ class LiteAssessor(Assessor):
         base = self.config or LiteConfig()
         if instrument is not None:
             instrument_id = instrument.id if isinstance(instrument, Instrument) else instrument
-            base = LiteConfig(**{**base.__dict__, "instrument": str(instrument_id)})
+            base = replace(base, instrument=str(instrument_id))
         if self.cut and base.cut is None:
-            base = LiteConfig(**{**base.__dict__, "cut": 0.8})
+            base = replace(base, cut=0.8)
         models: dict[str, LiteModel] = {}
         languages = {session.language or session_language(session) for session in corpus}
         for language in sorted(lang for lang in languages if lang):
-            config = LiteConfig(**{**base.__dict__, "language": language})
+            config = replace(base, language=language)
             rated = [
                 s
                 for s in corpus
