@@ -200,3 +200,14 @@ def test_cli_assess_refuses_an_instrument_the_model_was_not_trained_for() -> Non
     result = run("assess", str(EXAMPLES / "session_en.json"), "--instrument", "wai-sr-client")
     assert result.exit_code == 2
     assert "care train lite" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_language_without_a_model_stops_the_run_before_it_starts(examples) -> None:
+    from care.data import Session, Turn
+
+    japanese = Session(
+        "ja-1", [Turn(0, "client", "こんにちは。よろしくお願いします。")], language="ja"
+    )
+    sessions = [*examples, japanese]
+    with pytest.raises(ModelError, match="session 'ja-1' is in 'ja'"):
+        LiteAssessor().check_languages(sessions)

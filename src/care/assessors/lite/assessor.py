@@ -122,6 +122,29 @@ class LiteAssessor(Assessor):
         self.fitted_ = True
         return self
 
+    def check_languages(self, sessions: Sequence[Session]) -> None:
+        """Load the model of every language among ``sessions`` before any is assessed, so a
+        session in a language without a model stops the run before it starts.
+
+        Raises:
+            ModelError: No model for a session's language; names the session.
+        """
+        seen: set[str] = set()
+        for session in sessions:
+            language = session.language or session_language(session) or "en"
+            if language in seen:
+                continue
+            seen.add(language)
+            try:
+                self.predictor(language)
+            except ModelError as error:
+                raise ModelError(
+                    f"session '{session.id}' is in '{language}': {error.problem.message}",
+                    file=error.problem.file,
+                    field="language",
+                    fix=error.problem.fix,
+                ) from None
+
     def predictor(self, language: str) -> LitePredictor:
         """The predictor for sessions in ``language`` (loaded on first use)."""
         if language in self._predictors:
