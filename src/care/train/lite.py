@@ -265,4 +265,3 @@ def train(
         calibration=calibration,
         info={"n_sessions": len(sessions), **extra, **(info or {})},
     )
-

