@@ -211,3 +211,17 @@ def test_a_language_without_a_model_stops_the_run_before_it_starts(examples) -> 
     sessions = [*examples, japanese]
     with pytest.raises(ModelError, match="session 'ja-1' is in 'ja'"):
         LiteAssessor().check_languages(sessions)
+
+
+def test_cli_refuses_a_language_without_a_model_before_writing_anything(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.txt"
+    path.write_text(
+        "=== session en-1 ===\nCounselor: How are you?\nClient: Better, thank you.\n"
+        "=== session ja-1 ===\n相談員：こんにちは。\n相談者：よろしくお願いします。\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out.jsonl"
+    result = run("assess", str(path), "--out", str(out))
+    assert result.exit_code == 2
+    assert "session 'ja-1' is in 'ja'" in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists() or out.read_text("utf-8") == ""

@@ -199,6 +199,7 @@ def assess(
         from care.assessors.lite import LiteAssessor
 
         assessor = LiteAssessor(model=model, cut=cut)
+        assessor.check_languages(todo)
         _check_instrument(assessor, todo or sessions, instrument)
         results = _lite_with_store(assessor, todo, batch_size, run_store)
     failed: list[tuple[str, str, str]] = []
