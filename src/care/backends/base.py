@@ -13,12 +13,14 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from care.errors import CareError
+from care.errors import CareError, ParameterError
+
+OptionsT = TypeVar("OptionsT", bound=BaseModel)
 
 Message = dict[str, str]
 
@@ -121,6 +123,19 @@ class Backend(ABC):
     def __init__(self, model: str, **options: Any) -> None:
         self.model = model
         self.options = options
+
+    def parse_options(self, schema: type[OptionsT], options: dict[str, Any]) -> OptionsT:
+        """Validate backend ``options`` against their pydantic ``schema`` (unknown options
+        refused), as a :class:`ParameterError` naming the option and the allowed ones."""
+        try:
+            return schema(**options)
+        except ValidationError as error:
+            first = error.errors()[0]
+            raise ParameterError(
+                f"invalid {self.provider} backend options: {first['msg']} ({first['loc']})",
+                field="backend options",
+                fix=f"use only {sorted(schema.model_fields)}",
+            ) from error
 
     @property
     def name(self) -> str:

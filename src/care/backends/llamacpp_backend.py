@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from care.backends.base import Backend, BackendError, Generation, GenerationOptions, Message, Usage
 from care.backends.openai_backend import option_logprobs_from_tokens
-from care.errors import MissingDependencyError, ModelError, ParameterError
+from care.errors import MissingDependencyError, ModelError
 
 
 class LlamaCppOptions(BaseModel):
@@ -46,14 +46,7 @@ class LlamaCppBackend(Backend):
 
     def __init__(self, model: str, **options: Any) -> None:
         super().__init__(model, **options)
-        try:
-            self.config = LlamaCppOptions(**options)
-        except ValidationError as error:
-            raise ParameterError(
-                f"invalid llamacpp backend options: {error.errors()[0]['msg']}",
-                field="backend options",
-                fix=f"use only {sorted(LlamaCppOptions.model_fields)}",
-            ) from error
+        self.config = self.parse_options(LlamaCppOptions, options)
         self._llama: Any = None
         self._last_prompt_tokens = 0
 

@@ -22,7 +22,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from care.backends.base import (
     Backend,
@@ -58,15 +58,7 @@ class OpenAIBackend(Backend):
 
     def __init__(self, model: str, **options: Any) -> None:
         super().__init__(model, **options)
-        try:
-            self.config = OpenAIOptions(**options)
-        except ValidationError as error:
-            raise ParameterError(
-                f"invalid openai backend options: {error.errors()[0]['msg']} "
-                f"({error.errors()[0]['loc']})",
-                field="backend options",
-                fix=f"use only {sorted(OpenAIOptions.model_fields)}",
-            ) from error
+        self.config = self.parse_options(OpenAIOptions, options)
         self._client: Any = None
         self._logprobs_supported = True
 

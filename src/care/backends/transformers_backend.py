@@ -30,10 +30,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from care.backends.base import Backend, BackendError, Generation, GenerationOptions, Message, Usage
-from care.errors import MissingDependencyError, ModelError, ParameterError
+from care.errors import MissingDependencyError, ModelError
 
 logger = logging.getLogger(__name__)
 
@@ -124,15 +124,7 @@ class TransformersBackend(Backend):
 
     def __init__(self, model: str, **options: Any) -> None:
         super().__init__(model, **options)
-        try:
-            self.config = TransformersOptions(**options)
-        except ValidationError as error:
-            raise ParameterError(
-                f"invalid transformers backend options: {error.errors()[0]['msg']} "
-                f"({error.errors()[0]['loc']})",
-                field="backend options",
-                fix=f"use only {sorted(TransformersOptions.model_fields)}",
-            ) from error
+        self.config = self.parse_options(TransformersOptions, options)
         self._model: Any = None
         self._tokenizer: Any = None
         self._cache_ids: list[int] | None = None

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from care.backends.base import Backend, Generation, GenerationOptions, Message, Usage
 from care.backends.openai_backend import option_logprobs_from_tokens
-from care.errors import MissingDependencyError, ParameterError
+from care.errors import MissingDependencyError
 
 
 class VLLMOptions(BaseModel):
@@ -39,14 +39,7 @@ class VLLMBackend(Backend):
 
     def __init__(self, model: str, **options: Any) -> None:
         super().__init__(model, **options)
-        try:
-            self.config = VLLMOptions(**options)
-        except ValidationError as error:
-            raise ParameterError(
-                f"invalid vllm backend options: {error.errors()[0]['msg']}",
-                field="backend options",
-                fix=f"use only {sorted(VLLMOptions.model_fields)}",
-            ) from error
+        self.config = self.parse_options(VLLMOptions, options)
         self._engine: Any = None
 
     @property
