@@ -13,6 +13,20 @@ from care.backends.base import (
     TransientBackendError,
     Usage,
 )
+from care.data.session import Session, Turn
+
+# A short session for tests of the real backends (short prompts keep CPU tests fast).
+OPTIONS = ("1", "2", "3", "4", "5")
+SESSION = Session(
+    id="short",
+    language="en",
+    turns=[
+        Turn(index=0, role="counselor", text="What would you like to talk about tonight?"),
+        Turn(index=1, role="client", text="My exams are close and I can't sleep."),
+        Turn(index=2, role="counselor", text="Let's find one small step for this week."),
+        Turn(index=3, role="client", text="Okay. It helps to say it out loud."),
+    ],
+)
 
 
 class ScriptedBackend(Backend):

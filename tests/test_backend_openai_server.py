@@ -17,19 +17,7 @@ pytest.importorskip("openai")
 
 from care.backends.base import GenerationOptions, TransientBackendError
 from care.backends.openai_backend import OpenAIBackend
-from care.data.session import Session, Turn
-
-OPTIONS = ("1", "2", "3", "4", "5")
-SESSION = Session(
-    id="short",
-    language="en",
-    turns=[
-        Turn(index=0, role="counselor", text="What would you like to talk about tonight?"),
-        Turn(index=1, role="client", text="My exams are close and I can't sleep."),
-        Turn(index=2, role="counselor", text="Let's find one small step for this week."),
-        Turn(index=3, role="client", text="Okay. It helps to say it out loud."),
-    ],
-)
+from llm_doubles import OPTIONS, SESSION
 
 
 def _free_port() -> int:

