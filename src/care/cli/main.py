@@ -43,20 +43,24 @@ def cli() -> None:
 
 def _register() -> None:
     from care.cli import (
+        analyze_commands,
         assess_commands,
         data_commands,
         evaluate_commands,
         instrument_commands,
         redact_commands,
+        serve_commands,
         train_commands,
     )
 
     for module in (
+        analyze_commands,
         assess_commands,
         data_commands,
         evaluate_commands,
         instrument_commands,
         redact_commands,
+        serve_commands,
         train_commands,
     ):
         for command in module.COMMANDS:

@@ -1,0 +1,188 @@
+"""``care analyze``: what drives alliance across a corpus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from care.cli.options import input_options, loader_arguments
+from care.errors import DataError, ParameterError
+from care.results import Assessments
+
+
+def _read_results(path: Path, model: str | None) -> Assessments:
+    """A results file (``care assess --out``) or a run store (``--store``), evidence kept."""
+    from care.evaluate.report import is_run_store
+
+    if not is_run_store(path):
+        if not path.is_file():
+            raise DataError(
+                "no such results file", file=str(path), fix="give --results an existing file"
+            )
+        return Assessments.from_jsonl(path)
+    from care.store import RunStore
+
+    with RunStore(path) as store:
+        stored = list(store.assessments())
+    models = sorted({a.model for a in stored})
+    if model is not None:
+        stored = [a for a in stored if a.model == model]
+    elif len(models) > 1:
+        raise ParameterError(
+            f"the run store holds results of several models: {', '.join(models)}",
+            file=str(path),
+            field="--model",
+            fix="choose one with --model",
+        )
+    if not stored:
+        raise DataError(
+            "the run store holds no finished session" + (f" of model {model!r}" if model else ""),
+            file=str(path),
+            fix="finish the run first, or check --model",
+        )
+    return Assessments(stored)
+
+
+def _labels(value: str | None) -> tuple[str | None, str | None] | None:
+    if value is None:
+        return None
+    counselor, _, client = value.partition(",")
+    if not counselor.strip():
+        raise ParameterError(
+            f"--labels expects COUNSELOR_KEY[,CLIENT_KEY], got {value!r}",
+            field="--labels",
+            fix="write for example --labels behaviour,talk_type or --labels strategy",
+        )
+    return counselor.strip(), client.strip() or None
+
+
+@click.command()
+@click.argument("sessions", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--results",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Results of any assessor: a `care assess --out` file or a run store (--store). "
+    "Default: assess the sessions now with the built-in model.",
+)
+@click.option("--model", "model_name", default=None, help="Run stores: the model to analyze.")
+@click.option(
+    "--trajectories",
+    default=20,
+    show_default=True,
+    type=click.IntRange(0, 100000),
+    help="Sessions (drawn at random) whose within-session trajectory is computed; 0: none.",
+)
+@click.option(
+    "--window-every",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 100000),
+    help="Turns between windows of a within-session trajectory.",
+)
+@click.option(
+    "--drop-threshold",
+    default=0.15,
+    show_default=True,
+    type=click.FloatRange(0, None),
+    help="Smallest fall of a score between windows that is flagged as a drop.",
+)
+@click.option(
+    "--labels",
+    default=None,
+    metavar="COUNSELOR_KEY[,CLIENT_KEY]",
+    help="Turn meta keys of counselor and client labels for the interaction patterns; "
+    "default: found in the data (strategy, behaviour / talk_type, ...).",
+)
+@click.option(
+    "--target",
+    default="total",
+    show_default=True,
+    help="Score regressed on the interaction patterns: total or a dimension.",
+)
+@click.option("--themes", "n_themes", default=8, show_default=True, type=click.IntRange(2, 50))
+@click.option("--bootstrap", default=1000, show_default=True, type=click.IntRange(100, 100000))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--out-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("analysis"),
+    show_default=True,
+    help="Where report.html, analysis.json and one CSV per table are written.",
+)
+@input_options
+def analyze(
+    sessions: tuple[Path, ...],
+    results: Path | None,
+    model_name: str | None,
+    trajectories: int,
+    window_every: int,
+    drop_threshold: float,
+    labels: str | None,
+    target: str,
+    n_themes: int,
+    bootstrap: int,
+    seed: int,
+    out_dir: Path,
+    input_format: str | None,
+    encoding: str | None,
+    speakers: tuple[str, ...],
+    language: str | None,
+    merge_consecutive: bool,
+) -> None:
+    """Analyze a corpus: score distributions, counselor profiles, client trajectories,
+    within-session dynamics, interaction patterns and themes of low alliance."""
+    from care.analyze.report import analyze as run_analysis
+    from care.analyze.report import write_analysis
+    from care.data import load_corpus
+
+    label_keys = _labels(labels)
+    corpus = load_corpus(
+        list(sessions),
+        **loader_arguments(input_format, encoding, speakers, language, merge_consecutive),
+    )
+    if results is None:
+        from care.assessors.lite import LiteAssessor
+
+        click.echo(
+            f"No --results given: assessing {len(corpus)} sessions with the built-in model "
+            "(care-lite).",
+            err=True,
+        )
+        assessments = LiteAssessor().assess(corpus)
+    else:
+        assessments = _read_results(results, model_name)
+    table_scores = {"total", *assessments[0].dimension_scores()} if len(assessments) else set()
+    if target not in table_scores:
+        raise ParameterError(
+            f"--target must be one of {', '.join(sorted(table_scores))}, got {target!r}",
+            field="--target",
+            fix="name total or a dimension of the instrument",
+        )
+    analysis = run_analysis(
+        list(corpus),
+        assessments,
+        trajectories=trajectories,
+        window_every=window_every,
+        drop_threshold=drop_threshold,
+        labels=label_keys,
+        target=target,
+        n_themes=n_themes,
+        n_resamples=bootstrap,
+        seed=seed,
+    )
+    paths = write_analysis(analysis, out_dir)
+    n_counselors = analysis.profiles["counselor_id"].nunique() if len(analysis.profiles) else 0
+    n_windowed = analysis.windows["session_id"].nunique() if len(analysis.windows) else 0
+    click.echo(
+        f"{len(analysis.sessions)} sessions, {n_counselors} counselor profiles, "
+        f"{len(analysis.drops)} drops in {n_windowed} "
+        f"trajectories, {len(analysis.themes.themes)} themes"
+    )
+    for note in analysis.patterns.notes:
+        click.echo(f"patterns: {note}")
+    click.echo(f"wrote {paths['html']} and tables in {out_dir}")
+
+
+COMMANDS = [analyze]
