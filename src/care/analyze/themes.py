@@ -173,6 +173,21 @@ def tfidf(
     return np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0), terms
 
 
+def semantic_space(matrix: np.ndarray, dimensions: int = 50) -> np.ndarray:
+    """Rows projected on the top singular directions of the TF-IDF matrix (latent semantic
+    analysis) and L2-normalised, so that k-means groups texts by co-occurring terms rather
+    than leaving every text with rare words in one catch-all cluster."""
+    rank = min(dimensions, min(matrix.shape) - 1)
+    if rank < 2:
+        return matrix
+    # The top eigenvectors of the terms' Gram matrix are the top right singular vectors;
+    # eigh is deterministic, so the themes are too.
+    _, vectors = np.linalg.eigh(matrix.T @ matrix)
+    projected = matrix @ vectors[:, ::-1][:, :rank]
+    norms = np.linalg.norm(projected, axis=1, keepdims=True)
+    return np.divide(projected, norms, out=np.zeros_like(projected), where=norms > 0)
+
+
 def low_score_texts(
     assessments: Assessments, table: pd.DataFrame, dimensions: dict[str, list[str]], quantile: float
 ) -> pd.DataFrame:
@@ -240,7 +255,7 @@ def find_themes(
     texts = texts[has_terms].reset_index(drop=True)
     matrix = matrix[has_terms]
     rng = np.random.default_rng(seed)
-    _centroids, labels = kmeans2(matrix, k, minit="++", seed=rng, iter=50)
+    _centroids, labels = kmeans2(semantic_space(matrix), k, minit="++", seed=rng, iter=50)
     theme_rows, quote_rows = [], []
     order = sorted(range(k), key=lambda c: -(labels == c).sum())
     for number, c in enumerate([c for c in order if (labels == c).any()], start=1):
