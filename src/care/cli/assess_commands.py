@@ -352,7 +352,7 @@ def print_assessment(console: Console, assessment: SessionAssessment, turns: lis
         if name in assessment.rationales:
             console.print(f"  [bold]{name}[/bold]: {escape(assessment.rationales[name])}")
     table = Table(show_header=False, box=None, padding=(0, 1))
-    per_row = 2
+    per_row = 2 if console.width >= 100 else 1
     for _ in range(per_row):
         table.add_column(style="dim")
         table.add_column(justify="right")
