@@ -127,12 +127,13 @@ def _headline_table(
     return f"<table><tr><th>system</th>{head}</tr>{''.join(rows)}</table>"
 
 
-def _bars(evaluation: Evaluation, view: EvaluationView, colours: dict[str, str]) -> tuple[str, str]:
-    targets = evaluation.headline_targets
-    correlated = [s for s in view.systems if s.name != "baseline/mean-rating"]
+def _series(
+    view: EvaluationView, systems: list, targets: list, metric: str, colours: dict[str, str]
+) -> list[Series]:
+    """One bar series per system: the metric and its interval for each target."""
     series = []
-    for system in correlated:
-        triples = [_value(view, system.name, t.key, "pearson") for t in targets]
+    for system in systems:
+        triples = [_value(view, system.name, t.key, metric) for t in targets]
         series.append(
             Series(
                 system.name,
@@ -142,6 +143,13 @@ def _bars(evaluation: Evaluation, view: EvaluationView, colours: dict[str, str])
                 [hi for _, _, hi in triples],
             )
         )
+    return series
+
+
+def _bars(evaluation: Evaluation, view: EvaluationView, colours: dict[str, str]) -> tuple[str, str]:
+    targets = evaluation.headline_targets
+    correlated = [s for s in view.systems if s.name != "baseline/mean-rating"]
+    series = _series(view, correlated, targets, "pearson", colours)
     r_chart = bar_chart(
         [t.name for t in targets],
         series,
@@ -153,18 +161,7 @@ def _bars(evaluation: Evaluation, view: EvaluationView, colours: dict[str, str])
     r_legend = legend(series, max(520, 110 * len(targets) + 80))
     main = [t for t in targets if t.kind != "item"]
     error_rows = [s for s in view.systems if s.error_metrics]
-    mae_series = []
-    for system in error_rows:
-        triples = [_value(view, system.name, t.key, "mae") for t in main]
-        mae_series.append(
-            Series(
-                system.name,
-                colours[system.name],
-                [v for v, _, _ in triples],
-                [lo for _, lo, _ in triples],
-                [hi for _, _, hi in triples],
-            )
-        )
+    mae_series = _series(view, error_rows, main, "mae", colours)
     mae_chart = bar_chart(
         [t.name for t in main],
         mae_series,
