@@ -50,6 +50,7 @@ def _register() -> None:
         instrument_commands,
         redact_commands,
         serve_commands,
+        sft_commands,
         train_commands,
     )
 
@@ -61,6 +62,7 @@ def _register() -> None:
         instrument_commands,
         redact_commands,
         serve_commands,
+        sft_commands,
         train_commands,
     ):
         for command in module.COMMANDS:
