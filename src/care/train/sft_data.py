@@ -60,6 +60,10 @@ class TokenCounter(Protocol):
         """Tokens of a whole prompt."""
 
 
+USABLE_STATUSES = ("accepted", "edited")
+"""Review statuses of rationales that training uses."""
+
+
 def _is_wide(char: str) -> bool:
     code = ord(char)
     return (
@@ -154,7 +158,8 @@ class RationaleSet:
 
 def read_rationales(path: str | Path) -> RationaleSet:
     """Read a rationales file: JSON Lines of ``{session_id, item_id, rationale}``, each with an
-    optional ``status`` (only ``accepted`` ones are used where a status is given).
+    optional ``status`` (where a status is given, only reviewed ones are used: ``accepted``
+    or ``edited``, as ``care rationales curated`` writes them).
 
     Raises:
         DataError: Listing every malformed line and every duplicate (session, item).
@@ -196,7 +201,7 @@ def read_rationales(path: str | Path) -> RationaleSet:
                     )
                 )
                 continue
-            if record.get("status", "accepted") != "accepted":
+            if record.get("status", "accepted") not in USABLE_STATUSES:
                 found.not_accepted += 1
                 continue
             key = (record["session_id"], record["item_id"])
