@@ -232,4 +232,62 @@ def curated(path: Path, store: Path) -> None:
     click.echo(f"{n} curated rationales written to {path}")
 
 
+@rationales.command()
+@click.option("--store", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--data",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Session files with the transcripts the drafts cite; repeatable.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind to.")
+@click.option("--port", default=8766, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--token-file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="File holding the API token (bearer); required to bind to a non-loopback address. "
+    "Or set CARE_SERVE_TOKEN.",
+)
+@input_options
+def review(
+    store: Path, data: tuple[Path, ...], host: str, port: int, token_file: Path | None, **options
+) -> None:
+    """Review drafts in a local web page: accept, edit or reject, each saved at once.
+
+    Open http://127.0.0.1:8766/ (keys: a accept, e edit, r reject, j/k next/previous,
+    Ctrl+Enter saves an edit). Decisions go to --store with the reviewer's name and the time.
+    """
+    import os
+
+    from care.errors import MissingDependencyError
+
+    try:
+        import uvicorn
+
+        from care.rationales.review_app import create_review_app
+    except ImportError as error:
+        raise MissingDependencyError(
+            error.name or "fastapi", "serve", "care rationales review"
+        ) from None
+    from care.serve.security import check_bind, is_loopback
+
+    token = os.environ.get("CARE_SERVE_TOKEN") or None
+    if token_file is not None:
+        token = token_file.read_text(encoding="utf-8").strip() or None
+        if token is None:
+            raise ParameterError("the token file is empty", field="--token-file")
+    check_bind(host, token)
+    sessions = {session.id: session for session in _sessions(data, options)}
+    app = create_review_app(
+        store,
+        sessions,
+        token=token,
+        allowed_hosts=["127.0.0.1", "localhost", "::1", "[::1]"] if is_loopback(host) else None,
+    )
+    click.echo(f"care rationales review: http://{host}:{port}/ (store: {store})", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=True, server_header=False)
+
+
 COMMANDS = [rationales]
