@@ -45,6 +45,7 @@ def _register() -> None:
     from care.cli import (
         analyze_commands,
         assess_commands,
+        cv_commands,
         data_commands,
         evaluate_commands,
         instrument_commands,
@@ -58,6 +59,7 @@ def _register() -> None:
     for module in (
         analyze_commands,
         assess_commands,
+        cv_commands,
         data_commands,
         evaluate_commands,
         instrument_commands,

@@ -31,6 +31,24 @@ def train() -> None:
 train.add_command(sft)
 
 
+@train.command("merge")
+@click.option("--base", required=True, help="Base model the adapter was trained on.")
+@click.option(
+    "--adapter", required=True, type=click.Path(path_type=Path), help="LoRA adapter directory."
+)
+@click.option(
+    "--out", required=True, type=click.Path(path_type=Path), help="Where to write the model."
+)
+def merge(base: str, adapter: Path, out: Path) -> None:
+    """Merge a LoRA adapter into BASE; assess with `care assess --model transformers/OUT`."""
+    from care.train.merge import merge_adapter
+
+    merge_adapter(base, adapter, out)
+    click.echo(
+        f"wrote the merged model to {out}; assess with: care assess --model transformers/{out}"
+    )
+
+
 @train.command("lite")
 @click.option(
     "--data",
