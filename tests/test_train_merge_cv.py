@@ -59,6 +59,14 @@ def test_merge_gives_same_logits_and_loads_in_backend(tmp_path: Path) -> None:
     assert type(backend._model).__name__ == "LlamaForCausalLM"
     assert generation.usage.prompt_tokens > 0
 
+    # The adapter directory itself is a model for `care assess --model transformers/<dir>`:
+    # it is loaded on the base model its adapter_config.json names.
+    from_adapter = get_backend(f"transformers/{adapter}", threads=1)
+    from_adapter.load()
+    with torch.no_grad():
+        through_backend = from_adapter._model(input_ids=ids).logits
+    assert torch.allclose(expected, through_backend, atol=1e-5)
+
     bad = CliRunner().invoke(
         cli,
         [

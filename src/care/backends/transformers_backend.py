@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import json
 import logging
 import math
 import os
@@ -93,6 +94,34 @@ def prepare_demo_model(name: str = "gemma3-270m") -> Path:
     return target
 
 
+def split_adapter_dir(path: str, adapter: str | None) -> tuple[str, str | None, str]:
+    """``(base model, adapter, tokenizer)`` to load for ``transformers/<path>``.
+
+    A directory that holds a PEFT adapter (``adapter_config.json`` and no ``config.json``,
+    as ``care train sft --method lora`` writes) is loaded on top of the base model its
+    config names, with the directory's own tokenizer where it saved one.
+    """
+    directory = Path(path)
+    if (
+        adapter is None
+        and (directory / "adapter_config.json").is_file()
+        and not (directory / "config.json").is_file()
+    ):
+        config = json.loads((directory / "adapter_config.json").read_text(encoding="utf-8"))
+        base = config.get("base_model_name_or_path")
+        if not base:
+            raise ModelError(
+                "the adapter does not name its base model",
+                file=str(directory / "adapter_config.json"),
+                field="base_model_name_or_path",
+                fix="pass the base model as --model transformers/BASE and this directory "
+                "as --adapter",
+            )
+        has_tokenizer = (directory / "tokenizer_config.json").is_file()
+        return str(base), str(directory), str(directory) if has_tokenizer else str(base)
+    return path, adapter, path
+
+
 def _import_transformers() -> Any:
     try:
         import torch  # noqa: F401
@@ -148,14 +177,14 @@ class TransformersBackend(Backend):
 
         if self.config.threads:
             torch.set_num_threads(self.config.threads)
-        path = self.model_path()
+        path, adapter, tokenizer_path = split_adapter_dir(self.model_path(), self.config.adapter)
         dtype: Any = "auto"
         if self.config.dtype != "auto":
             dtype = getattr(torch, self.config.dtype)
         elif self.config.device == "cpu":
             dtype = torch.float32
         try:
-            self._tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+            self._tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer_path)
             model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
         except (OSError, ValueError) as error:
             raise ModelError(
@@ -164,12 +193,12 @@ class TransformersBackend(Backend):
                 fix="give a local model directory (config.json, weights, tokenizer) or a "
                 "hub id that is reachable; try transformers/gemma3-270m for the demo model",
             ) from error
-        if self.config.adapter:
+        if adapter:
             try:
                 from peft import PeftModel
             except ImportError as error:
                 raise MissingDependencyError("peft", "llm", "PEFT adapters") from error
-            model = PeftModel.from_pretrained(model, self.config.adapter)
+            model = PeftModel.from_pretrained(model, adapter)
         model.to(self.config.device)
         model.eval()
         self._model = model
