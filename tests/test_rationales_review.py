@@ -5,9 +5,6 @@ reload."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,7 +15,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
 from care.rationales.store import Draft, RationaleStore  # noqa: E402
-from test_serve_api import free_port  # noqa: E402
+from test_serve_api import CareProcess  # noqa: E402
 from test_serve_browser import CHROMIUM, Page  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -61,43 +58,12 @@ def files(tmp_path: Path) -> tuple[Path, Path]:
     return store, data
 
 
-class ReviewServer:
+class ReviewServer(CareProcess):
     """`care rationales review` in a subprocess on 127.0.0.1."""
 
     def __init__(self, store: Path, data: Path, *args: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = store.with_suffix(f".{self.port}.log")
-        command = [sys.executable, "-m", "care", "rationales", "review", "--store", str(store)]
-        command += ["--data", str(data), "--port", str(self.port), *args]
-        self.handle = open(self.log, "w")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            command,
-            stdout=self.handle,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "OMP_NUM_THREADS": "1"},
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited: {self.log.read_text()}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self.stop()
-        raise AssertionError("server did not start in 30 s")
-
-    def stop(self) -> str:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
-        self.handle.close()
-        return self.log.read_text()
+        review = ["rationales", "review", "--store", str(store), "--data", str(data), *args]
+        super().__init__(review, store)
 
 
 def _key(item_id: str) -> dict[str, str]:

@@ -27,15 +27,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class Server:
-    """`care serve` in a subprocess on 127.0.0.1, its log in a file."""
+class CareProcess:
+    """A `care` command serving on a free port of 127.0.0.1 in a subprocess, its log in a
+    file; ready once /healthz answers."""
 
-    def __init__(self, store: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, args: list[str], log_base: Path, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = store.with_suffix(f".{self.port}.log")
-        command = [sys.executable, "-m", "care", "serve", "--port", str(self.port)]
-        command += ["--store", str(store), *args]
+        self.log = log_base.with_suffix(f".{self.port}.log")
+        command = [sys.executable, "-m", "care", *args, "--port", str(self.port)]
         self.handle = open(self.log, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             command,
@@ -64,6 +64,13 @@ class Server:
             self.process.wait(5)
         self.handle.close()
         return self.log.read_text()
+
+
+class Server(CareProcess):
+    """`care serve` with its run store."""
+
+    def __init__(self, store: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        super().__init__(["serve", "--store", str(store), *args], store, env)
 
 
 @pytest.fixture

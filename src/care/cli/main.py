@@ -41,35 +41,27 @@ def cli() -> None:
     """
 
 
-def _register() -> None:
-    from care.cli import (
-        analyze_commands,
-        assess_commands,
-        cv_commands,
-        data_commands,
-        evaluate_commands,
-        instrument_commands,
-        rationales_commands,
-        redact_commands,
-        serve_commands,
-        sft_commands,
-        train_commands,
-    )
+COMMAND_MODULES = (
+    "analyze_commands",
+    "assess_commands",
+    "cv_commands",
+    "data_commands",
+    "evaluate_commands",
+    "instrument_commands",
+    "rationales_commands",
+    "redact_commands",
+    "serve_commands",
+    "sft_commands",
+    "train_commands",
+)
+"""Modules of ``care.cli`` whose ``COMMANDS`` lists make up the command line."""
 
-    for module in (
-        analyze_commands,
-        assess_commands,
-        cv_commands,
-        data_commands,
-        evaluate_commands,
-        instrument_commands,
-        rationales_commands,
-        redact_commands,
-        serve_commands,
-        sft_commands,
-        train_commands,
-    ):
-        for command in module.COMMANDS:
+
+def _register() -> None:
+    from importlib import import_module
+
+    for name in COMMAND_MODULES:
+        for command in import_module(f"care.cli.{name}").COMMANDS:
             cli.add_command(command)
 
 
