@@ -41,6 +41,7 @@ from care.evaluate.plots import (
     histogram,
     legend,
     nice_ticks,
+    polyline,
 )
 from care.instruments import get_instrument
 from care.results import Assessments
@@ -187,17 +188,7 @@ def trajectory_plot(
         ]
         if not points:
             continue
-        path = " ".join(
-            f"{'M' if i == 0 else 'L'}{_num(a)} {_num(b)}" for i, (a, b) in enumerate(points)
-        )
-        parts.append(
-            f'<path class="curve" d="{path}" fill="none" stroke="{item.colour}" '
-            f'stroke-width="2"><title>{escape(item.name)}</title></path>'
-        )
-        parts.extend(
-            f'<circle cx="{_num(a)}" cy="{_num(b)}" r="2.5" fill="{item.colour}"/>'
-            for a, b in points
-        )
+        parts.append(polyline(points, item.colour, item.name, 2, 2.5))
     parts.append("</svg>")
     return "".join(parts)
 

@@ -7,18 +7,12 @@ from pathlib import Path
 
 import click
 
+from care.cli.options import rated_data_option
 from care.cli.train_sft_commands import PRESET_NAMES
 
 
 @click.command("cv")
-@click.option(
-    "--data",
-    "data",
-    multiple=True,
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Rated sessions (any format care reads); repeatable.",
-)
+@rated_data_option
 @click.option("--instrument", default="wai-sr-client", show_default=True)
 @click.option("--base", required=True, help="Base model: a local directory or a hub id.")
 @click.option("--folds", default=5, show_default=True, type=click.IntRange(2, 20))

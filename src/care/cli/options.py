@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -46,6 +47,17 @@ def input_options(function: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         function = option(function)
     return function
+
+
+rated_data_option = click.option(
+    "--data",
+    "data",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Rated sessions (any format care reads); repeatable.",
+)
+"""The ``--data`` option of the commands that learn from rated sessions."""
 
 
 def parse_speakers(speakers: tuple[str, ...]) -> dict[str, str]:

@@ -6,18 +6,12 @@ from pathlib import Path
 
 import click
 
-from care.cli.options import input_options, loader_arguments
+from care.cli.options import input_options, loader_arguments, rated_data_option
 from care.errors import ParameterError
 
 
 @click.command("sft-data")
-@click.option(
-    "--data",
-    multiple=True,
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Rated sessions (any format care reads); repeatable.",
-)
+@rated_data_option
 @click.option(
     "--instrument",
     default="wai-sr-client",
@@ -28,7 +22,8 @@ from care.errors import ParameterError
     "--rationales",
     type=click.Path(path_type=Path),
     default=None,
-    help="JSON Lines of {session_id, item_id, rationale[, status]}; only accepted ones are used.",
+    help="JSON Lines of {session_id, item_id, rationale[, status]}; only reviewed ones "
+    "(accepted, edited) are used.",
 )
 @click.option("--score-only", is_flag=True, help="Ablation: answers are the option line only.")
 @click.option(

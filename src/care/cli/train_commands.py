@@ -12,7 +12,7 @@ import numpy as np
 from rich.console import Console
 
 from care import __version__
-from care.cli.options import input_options, loader_arguments
+from care.cli.options import input_options, loader_arguments, rated_data_option
 from care.cli.train_sft_commands import sft
 from care.data.corpus import Corpus
 from care.errors import ParameterError
@@ -50,14 +50,7 @@ def merge(base: str, adapter: Path, out: Path) -> None:
 
 
 @train.command("lite")
-@click.option(
-    "--data",
-    "data",
-    multiple=True,
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Rated sessions (any format care reads); repeatable.",
-)
+@rated_data_option
 @click.option(
     "--instrument",
     default="kokorochat-feedback",

@@ -409,20 +409,32 @@ def line_plot(
         ]
         if not points:
             continue
-        dash = ' stroke-dasharray="6 4"' if item.dashed else ""
-        path = " ".join(
-            f"{'M' if i == 0 else 'L'}{_num(px)} {_num(py)}" for i, (px, py) in enumerate(points)
-        )
-        parts.append(
-            f'<path class="curve" d="{path}" fill="none" stroke="{item.colour}" '
-            f'stroke-width="2.2"{dash}><title>{escape(item.name)}</title></path>'
-        )
-        parts.extend(
-            f'<circle cx="{_num(px)}" cy="{_num(py)}" r="3" fill="{item.colour}"/>'
-            for px, py in points
-        )
+        parts.append(polyline(points, item.colour, item.name, 2.2, 3, dashed=item.dashed))
     parts.append("</svg>")
     return "".join(parts)
+
+
+def polyline(
+    points: list[tuple[float, float]],
+    colour: str,
+    name: str,
+    stroke_width: float,
+    radius: float,
+    *,
+    dashed: bool = False,
+) -> str:
+    """A named line through ``points`` (pixel coordinates) with a dot at each point."""
+    dash = ' stroke-dasharray="6 4"' if dashed else ""
+    path = " ".join(
+        f"{'M' if i == 0 else 'L'}{_num(x)} {_num(y)}" for i, (x, y) in enumerate(points)
+    )
+    dots = "".join(
+        f'<circle cx="{_num(x)}" cy="{_num(y)}" r="{radius}" fill="{colour}"/>' for x, y in points
+    )
+    return (
+        f'<path class="curve" d="{path}" fill="none" stroke="{colour}" '
+        f'stroke-width="{stroke_width}"{dash}><title>{escape(name)}</title></path>{dots}'
+    )
 
 
 def histogram(
