@@ -2,7 +2,7 @@
 
 Run by hand (not part of the tests):
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/lite_speed.py [--sessions 500] [--language en]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/lite_speed.py [--sessions 500] [--repeats 5]
 
 Batch sessions come from the shared KokoroChat file of the language (../shared/data, or
 $CARE_SHARED_DATA); the cold start runs `care assess examples/session_en.json` in a fresh

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from care.assessors.lite.features import BlockSpec, tokenize_sessions
-from care.assessors.lite.text import char_ngrams, word_ngrams
+from care.assessors.lite.text import char_ngrams, tokenize, word_ngrams
 from care.assessors.lite.vectorizer import TfidfVocabulary
 from care.data import Session, Turn
 from care.features.length import (
@@ -72,6 +72,24 @@ def test_ridge_matches_the_closed_form() -> None:
 def test_tokens_english_and_chinese() -> None:
     assert word_ngrams("I can't sleep.") == ["i", "can't", "sleep", "i can't", "can't sleep"]
     assert char_ngrams("谢谢你，OK") == ["谢", "谢", "你", "谢谢", "谢你", "ok"]
+
+
+def test_tokenizer_2_keeps_punctuation_and_turn_boundaries() -> None:
+    english = tokenize("Thanks! I’ll try.", "en", 2, 2)
+    assert english[:6] == ["thanks", "!", "i'll", "try", ".", "thanks !"]
+    assert "<s> thanks" in english and ". </s>" in english
+    # n-grams of single-letter words keep their space: "i a" is not the word "ia"
+    assert "i a" in tokenize("I a", "en", 2, 2)
+    chinese = tokenize("谢谢你，OK", "zh", 2, 2)
+    unigrams = ["谢", "谢", "你", "，", "ok"]
+    bigrams = ["谢谢", "谢你", "你，", "， ok"]
+    assert chinese == [*unigrams, *bigrams, "<s> 谢", "ok </s>"]
+    # a sentence inside a turn gets the boundary bigrams only where the turn opens/ends
+    middle = tokenize("Fine.", "en", 2, 2, starts_turn=False, ends_turn=False)
+    assert middle == ["fine", ".", "fine ."]
+    assert tokenize("I can't sleep.", "en", 2, 1) == word_ngrams("I can't sleep.")
+    with pytest.raises(ValueError, match="unknown tokenizer"):
+        tokenize("x", "en", 2, 3)
 
 
 def test_block_selection_by_role_phase_and_last_turns() -> None:

@@ -44,8 +44,11 @@ def test_shipped_models_load_with_their_card_figures(language: str, cut: bool) -
     for entry in figures.values():
         low, high = entry["model"]["pearson_ci"]
         assert low <= entry["model"]["pearson"] <= high
-        # The shipped model beats the length-only baseline in its own cross-validation.
+        # The shipped model beats the length-only and the plain TF-IDF baselines in its own
+        # cross-validation (same folds).
         assert entry["model"]["pearson"] > entry["length_baseline"]["pearson"]
+        assert entry["model"]["pearson"] > entry["tfidf_baseline"]["pearson"]
+    assert model.config.tokenizer == 2
 
 
 def test_shipped_model_gives_the_documented_scores(examples) -> None:
@@ -86,7 +89,9 @@ def test_turn_shares_add_up_to_the_score(examples, language: str) -> None:
     part equal each dimension's score."""
     predictor = LitePredictor(load_shipped_model(language))
     sessions = [s for s in examples if s.language == language]
-    tokenized = tokenize_sessions(sessions, language, predictor.model.config.max_n)
+    tokenized = tokenize_sessions(
+        sessions, language, predictor.model.config.max_n, predictor.model.config.tokenizer
+    )
     values, matrix = predictor.predict(tokenized)
     instrument = predictor.instrument
     for position, item in enumerate(tokenized):
@@ -124,6 +129,20 @@ def test_model_file_round_trip_and_errors(tmp_path: Path, examples) -> None:
     np.savez(future, **arrays)
     with pytest.raises(ModelError, match="version 999 is not supported"):
         LiteModel.load(future)
+
+    header["format_version"] = 1
+    header["config"]["tokenizer"] = 7
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    np.savez(future, **arrays)
+    with pytest.raises(ModelError, match="tokenizer 7"):
+        LiteModel.load(future)
+
+
+def test_a_model_saved_before_tokenizers_were_recorded_reads_as_tokenizer_1() -> None:
+    config = LiteConfig(language="en").to_dict()
+    del config["tokenizer"]
+    assert LiteConfig.from_dict(config).tokenizer == 1
+    assert LiteConfig().tokenizer == 2
 
 
 def test_model_for_another_language_is_refused(examples) -> None:

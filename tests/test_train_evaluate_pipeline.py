@@ -27,6 +27,10 @@ def test_train_lite_cv_predictions_feed_care_evaluate(tmp_path: Path) -> None:
     )  # fmt: skip
     assert trained.exit_code == 0, trained.stderr
     assert "grouped by client" in trained.stdout and "length-only r" in trained.stdout
+    # the plain TF-IDF baseline, cross-validated on the same folds, stands beside the model
+    assert "TF-IDF r [95% CI]" in trained.stdout
+    table = [line for line in trained.stdout.splitlines() if line.startswith("| goal |")]
+    assert len(table) == 1 and len(table[0].split("|")) == 7
     records = [json.loads(line) for line in (tmp_path / "cv.jsonl").read_text().splitlines()]
     assert len(records) == 400
     assert {record["meta"]["fold"] for record in records} == {0, 1, 2}

@@ -72,10 +72,26 @@ def merge(base: str, adapter: Path, out: Path) -> None:
 )
 @click.option("--folds", default=5, show_default=True, type=click.IntRange(2, 20))
 @click.option("--no-cv", is_flag=True, help="Skip cross-validation (no calibration, no report).")
-@click.option("--alpha", default=1.0, show_default=True, type=click.FloatRange(min=0.0))
+@click.option("--alpha", default=3.0, show_default=True, type=click.FloatRange(min=0.0))
 @click.option("--min-df", default=3, show_default=True, type=click.IntRange(1))
 @click.option("--max-features", default=40000, show_default=True, type=click.IntRange(100))
 @click.option("--seed", default=123, show_default=True, type=int)
+@click.option(
+    "--tokenizer",
+    type=click.Choice(["1", "2"]),
+    default="2",
+    show_default=True,
+    help="1: words (English) or Han characters (Chinese) only; 2: also punctuation marks and "
+    "the bigrams that open and close each turn.",
+)
+@click.option(
+    "--tfidf-baseline/--no-tfidf-baseline",
+    default=True,
+    show_default=True,
+    help="Also cross-validate the plain TF-IDF baseline (client and counselor n-grams plus "
+    "length) on the same folds, and report it beside the model (about half as much time "
+    "again).",
+)
 @click.option(
     "--report",
     type=click.Path(path_type=Path),
@@ -102,6 +118,8 @@ def train_lite(
     min_df: int,
     max_features: int,
     seed: int,
+    tokenizer: str,
+    tfidf_baseline: bool,
     report: Path | None,
     cv_out: Path | None,
     name: str | None,
@@ -110,7 +128,8 @@ def train_lite(
     """Train a built-in-style model (TF-IDF blocks + length, ridge) on client ratings.
 
     Runs K-fold cross-validation grouped by client first (unless --no-cv), prints Pearson r
-    with cluster-bootstrap 95% CIs beside the length-only baseline, calibrates the outputs
+    with cluster-bootstrap 95% CIs beside the plain TF-IDF and length-only baselines on the
+    same folds, calibrates the outputs
     on the cross-validated predictions, then fits on all sessions. The shipped models are
     reproduced by:
 
@@ -138,13 +157,18 @@ def train_lite(
         max_features=max_features,
         cut=cut,
         seed=seed,
+        tokenizer=int(tokenizer),
     )
     calibration = None
     info: dict = {"training_data": [str(path) for path in data]}
     if not no_cv:
         with console.status("cross-validating") as status:
             cv = cross_validate(
-                corpus, config, n_splits=folds, progress=lambda text: status.update(text)
+                corpus,
+                config,
+                n_splits=folds,
+                progress=lambda text: status.update(text),
+                tfidf_baseline=tfidf_baseline,
             )
         predicted, calibration = calibrated(cv)
         summary = cv_report(cv, predicted, resolved)

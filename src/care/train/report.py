@@ -41,16 +41,21 @@ def cv_report(
     n_resamples: int = 1000,
 ) -> dict[str, Any]:
     """Pearson r (95% cluster-bootstrap CI, clients resampled) and MSE per score for the
-    model and the length-only baseline, plus per-item rounded metrics."""
+    model, the length-only baseline and (when it was run) the plain TF-IDF baseline, plus
+    per-item rounded metrics."""
     groups = np.asarray(cv.groups)
     truth = score_columns(cv.truth, cv.item_ids, instrument)
-    model = score_columns(predicted, cv.item_ids, instrument)
-    baseline = score_columns(cv.length_baseline, cv.item_ids, instrument)
+    systems = {
+        "model": score_columns(predicted, cv.item_ids, instrument),
+        "length_baseline": score_columns(cv.length_baseline, cv.item_ids, instrument),
+    }
+    if cv.tfidf_baseline is not None:
+        systems["tfidf_baseline"] = score_columns(cv.tfidf_baseline, cv.item_ids, instrument)
     targets: dict[str, Any] = {}
     for column in truth.columns:
         y = truth[column].to_numpy()
         entry: dict[str, Any] = {}
-        for system, frame in (("model", model), ("length_baseline", baseline)):
+        for system, frame in systems.items():
             p = frame[column].to_numpy()
             low, high = bootstrap_ci(y, p, "pearson", groups=groups, n_resamples=n_resamples)
             entry[system] = {
@@ -90,21 +95,29 @@ def cv_report(
 def format_cv_report(report: dict[str, Any], title: str = "Cross-validation") -> str:
     """A Markdown table of :func:`cv_report`."""
     cut = report.get("cut")
+    with_tfidf = all("tfidf_baseline" in entry for entry in report["targets"].values())
+    baselines = (["tfidf_baseline"] if with_tfidf else []) + ["length_baseline"]
+    headers = {"tfidf_baseline": "TF-IDF r [95% CI]", "length_baseline": "length-only r [95% CI]"}
     lines = [
         f"{title}: {report['n_sessions']} sessions, {report['n_clients']} clients, "
         f"{report['n_splits']}-fold grouped by client"
         + (f", sessions cut to their first {cut:.0%} of turns" if cut else ""),
         "",
-        "| score | Pearson r [95% CI] | MSE | length-only r [95% CI] |",
-        "| --- | --- | --- | --- |",
+        "| score | Pearson r [95% CI] | MSE | "
+        + " | ".join(headers[name] for name in baselines)
+        + " |",
+        "| --- | --- | --- |" + " --- |" * len(baselines),
     ]
+
+    def r_with_ci(figures: dict[str, Any]) -> str:
+        low, high = figures["pearson_ci"]
+        return f"{figures['pearson']:.3f} [{low:.3f}, {high:.3f}]"
+
     for name, entry in report["targets"].items():
-        model, baseline = entry["model"], entry["length_baseline"]
-        lines.append(
-            f"| {name} | {model['pearson']:.3f} [{model['pearson_ci'][0]:.3f}, "
-            f"{model['pearson_ci'][1]:.3f}] | {model['mse']:.3f} | {baseline['pearson']:.3f} "
-            f"[{baseline['pearson_ci'][0]:.3f}, {baseline['pearson_ci'][1]:.3f}] |"
-        )
+        model = entry["model"]
+        cells = [name, r_with_ci(model), f"{model['mse']:.3f}"]
+        cells += [r_with_ci(entry[baseline]) for baseline in baselines]
+        lines.append("| " + " | ".join(cells) + " |")
     items = report["items_mean"]
     lines += [
         "",

@@ -192,7 +192,9 @@ class LiteAssessor(Assessor):
         self, sessions: Sequence[Session], language: str, predictor: LitePredictor
     ) -> list[SessionAssessment]:
         model = predictor.model
-        tokenized = tokenize_sessions(sessions, language, model.config.max_n)
+        tokenized = tokenize_sessions(
+            sessions, language, model.config.max_n, model.config.tokenizer
+        )
         values, matrix = predictor.predict(tokenized)
         instrument = predictor.instrument
         results = []

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import sparse
 
-from care.assessors.lite.text import token_counts
+from care.assessors.lite.text import DEFAULT_TOKENIZER, token_counts
 from care.assessors.lite.vectorizer import TfidfVocabulary
 from care.data.session import Session
 from care.features.length import length_matrix, standardize
@@ -62,6 +62,7 @@ class TokenizedSession:
     session: Session
     language: str
     turn_counts: list[Counter[str]]
+    tokenizer: int = DEFAULT_TOKENIZER
     _documents: dict[BlockSpec, Counter[str]] = field(default_factory=dict, repr=False)
 
     def block_turns(self, block: BlockSpec) -> list[int]:
@@ -88,14 +89,21 @@ class TokenizedSession:
 
 
 def tokenize_sessions(
-    sessions: Sequence[Session], language: str, max_n: int = 2
+    sessions: Sequence[Session],
+    language: str,
+    max_n: int = 2,
+    tokenizer: int = DEFAULT_TOKENIZER,
 ) -> list[TokenizedSession]:
-    """Tokenise every turn of every session once."""
+    """Tokenise every turn of every session once (``tokenizer``: see
+    :mod:`care.assessors.lite.text`)."""
     return [
         TokenizedSession(
             session=session,
             language=language,
-            turn_counts=[token_counts(turn.text, language, max_n) for turn in session.turns],
+            turn_counts=[
+                token_counts(turn.text, language, max_n, tokenizer) for turn in session.turns
+            ],
+            tokenizer=tokenizer,
         )
         for session in sessions
     ]

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from care.assessors.lite.features import BlockSpec
+from care.assessors.lite.text import DEFAULT_TOKENIZER, TOKENIZERS
 from care.assessors.lite.vectorizer import TfidfVocabulary
 from care.errors import ModelError
 
@@ -38,6 +39,8 @@ class LiteConfig:
         cut: Train on the first ``cut`` fraction of each session's turns (None: whole
             sessions); a cut model assesses sessions before their end.
         seed: Seed of the cross-validation folds.
+        tokenizer: Which tokenizer (see :mod:`care.assessors.lite.text`); models saved
+            before this field existed used tokenizer 1.
     """
 
     language: str = "en"
@@ -52,10 +55,11 @@ class LiteConfig:
     max_n: int = 2
     min_df: int = 3
     max_features: int | None = 40000
-    alpha: float = 1.0
+    alpha: float = 3.0
     dense_weight: float = 0.3
     cut: float | None = None
     seed: int = 123
+    tokenizer: int = DEFAULT_TOKENIZER
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -68,6 +72,7 @@ class LiteConfig:
         """Inverse of :meth:`to_dict`."""
         values = dict(data)
         values["blocks"] = tuple(BlockSpec(**block) for block in values.get("blocks", []))
+        values.setdefault("tokenizer", 1)
         return cls(**values)
 
 
@@ -163,6 +168,13 @@ class LiteModel:
                 fix="retrain the model with this version of care (`care train lite`)",
             )
         config = LiteConfig.from_dict(header["config"])
+        if config.tokenizer not in TOKENIZERS:
+            raise ModelError(
+                f"the model uses tokenizer {config.tokenizer!r}, which this care does not "
+                f"know (it knows {', '.join(map(str, TOKENIZERS))})",
+                file=str(source),
+                fix="upgrade care, or retrain the model with this version (`care train lite`)",
+            )
         vocabularies = []
         for position in range(len(config.blocks)):
             text = arrays[f"tokens_{position}"].tobytes().decode("utf-8")

@@ -178,12 +178,20 @@ class LitePredictor:
             return shorten(text.strip())
         sign = 1.0 if contribution >= 0 else -1.0
         max_n = self.model.config.max_n
+        last = len(sentences) - 1
 
-        def weight(sentence: str) -> float:
-            counts = token_counts(sentence, item.language, max_n)
+        def weight(position: int) -> float:
+            counts = token_counts(
+                sentences[position],
+                item.language,
+                max_n,
+                item.tokenizer,
+                starts_turn=position == 0,
+                ends_turn=position == last,
+            )
             return sign * float(_effect_of(counts, index, effects, zero)[column])
 
-        return shorten(max(sentences, key=weight))
+        return shorten(sentences[max(range(len(sentences)), key=weight)])
 
 
 def _effect_of(

@@ -2,6 +2,14 @@
 
 Character n-grams need no dictionary, so Chinese costs no start-up time (jieba's
 dictionary takes about a second to load) and no segmentation errors.
+
+Two tokenizers exist, and a model records which one it was trained with:
+
+- ``1``: words only (English), Han-character runs only (Chinese); punctuation is dropped.
+- ``2`` (the default): punctuation marks are tokens too ("!", "?", "，"),
+  n-grams run across them, and a turn's first and last units form the bigrams
+  ``"<s> x"`` and ``"x </s>"`` (how a turn opens and ends: "thank", "?"). On KokoroChat
+  this raised cross-validated r by about .01 in both languages.
 """
 
 from __future__ import annotations
@@ -9,13 +17,19 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+TOKENIZERS = (1, 2)
+DEFAULT_TOKENIZER = 2
+START, END = "<s>", "</s>"
+
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _HAN_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
-_KANA = re.compile(r"[\u3040-\u30ff]")
+_WORD_OR_MARK = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]")
+_LATIN_OR_CHAR = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
+_LATIN = re.compile(r"[a-z0-9]")
 
 
 def word_ngrams(text: str, max_n: int = 2) -> list[str]:
-    """Lower-cased word uni- to ``max_n``-grams (English and other Latin-script text)."""
+    """Lower-cased word uni- to ``max_n``-grams (tokenizer 1; Latin-script text)."""
     words = _WORD.findall(text.lower())
     grams = list(words)
     for n in range(2, max_n + 1):
@@ -25,7 +39,7 @@ def word_ngrams(text: str, max_n: int = 2) -> list[str]:
 
 def char_ngrams(text: str, max_n: int = 2) -> list[str]:
     """Han-character uni- to ``max_n``-grams within runs of Han characters, plus the
-    Latin words of the text (Chinese and Japanese text)."""
+    Latin words of the text (tokenizer 1; Chinese and Japanese text)."""
     grams: list[str] = []
     for run in _HAN_RUN.findall(text):
         for n in range(1, max_n + 1):
@@ -34,13 +48,76 @@ def char_ngrams(text: str, max_n: int = 2) -> list[str]:
     return grams
 
 
-def tokenize(text: str, language: str | None, max_n: int = 2) -> list[str]:
-    """The n-gram tokens of ``text`` for ``language`` (``"zh"``/``"ja"`` use characters)."""
+def units(text: str, language: str | None) -> list[str]:
+    """The units of tokenizer 2: lower-cased words and single punctuation marks
+    (English), or single characters, Latin words and marks (Chinese/Japanese)."""
+    lowered = text.lower().replace("\u2019", "'")
     if language in ("zh", "ja"):
-        return char_ngrams(text, max_n)
-    return word_ngrams(text, max_n)
+        return _LATIN_OR_CHAR.findall(lowered)
+    return _WORD_OR_MARK.findall(lowered)
 
 
-def token_counts(text: str, language: str | None, max_n: int = 2) -> Counter[str]:
-    """Counts of the n-gram tokens of ``text``."""
-    return Counter(tokenize(text, language, max_n))
+def _join(parts: list[str], compact: bool) -> str:
+    """An n-gram's text: characters join directly in Chinese/Japanese (``compact``) unless
+    a part is a Latin word or digit; anything else joins with a space."""
+    if compact and not any(_LATIN.match(part) for part in parts):
+        return "".join(parts)
+    return " ".join(parts)
+
+
+def unit_ngrams(
+    text: str,
+    language: str | None,
+    max_n: int = 2,
+    *,
+    starts_turn: bool = True,
+    ends_turn: bool = True,
+) -> list[str]:
+    """Tokenizer 2: uni- to ``max_n``-grams of :func:`units`, plus the turn-boundary
+    bigrams ``"<s> first"`` (if ``starts_turn``) and ``"last </s>"`` (if ``ends_turn``)."""
+    found = units(text, language)
+    compact = language in ("zh", "ja")
+    grams = list(found)
+    for n in range(2, max_n + 1):
+        grams.extend(_join(found[i : i + n], compact) for i in range(len(found) - n + 1))
+    if found and max_n >= 2:
+        if starts_turn:
+            grams.append(f"{START} {found[0]}")
+        if ends_turn:
+            grams.append(f"{found[-1]} {END}")
+    return grams
+
+
+def tokenize(
+    text: str,
+    language: str | None,
+    max_n: int = 2,
+    tokenizer: int = DEFAULT_TOKENIZER,
+    *,
+    starts_turn: bool = True,
+    ends_turn: bool = True,
+) -> list[str]:
+    """The n-gram tokens of ``text`` (a whole turn unless ``starts_turn``/``ends_turn``
+    say otherwise) for ``language`` with tokenizer ``tokenizer``."""
+    if tokenizer == 1:
+        if language in ("zh", "ja"):
+            return char_ngrams(text, max_n)
+        return word_ngrams(text, max_n)
+    if tokenizer == 2:
+        return unit_ngrams(text, language, max_n, starts_turn=starts_turn, ends_turn=ends_turn)
+    raise ValueError(f"unknown tokenizer {tokenizer!r}; known: {TOKENIZERS}")
+
+
+def token_counts(
+    text: str,
+    language: str | None,
+    max_n: int = 2,
+    tokenizer: int = DEFAULT_TOKENIZER,
+    *,
+    starts_turn: bool = True,
+    ends_turn: bool = True,
+) -> Counter[str]:
+    """Counts of the n-gram tokens of ``text`` (see :func:`tokenize`)."""
+    return Counter(
+        tokenize(text, language, max_n, tokenizer, starts_turn=starts_turn, ends_turn=ends_turn)
+    )
