@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -125,6 +126,27 @@ def test_the_built_in_assessor_shares_the_store(tmp_path: Path) -> None:
     assert second.exit_code == 0, second.output
     assert _stored(store) == rows  # read back, not recomputed
     assert out.read_text(encoding="utf-8") == written
+
+    # a store holding only the second session still gives the results in input order
+    only_b = tmp_path / "only_b.jsonl"
+    only_b.write_text(sessions.read_text(encoding="utf-8").splitlines()[1] + "\n", "utf-8")
+    partial = tmp_path / "partial.sqlite"
+    args_b = ["assess", str(only_b), "--model", str(model), "--store", str(partial), "-q"]
+    assert CliRunner().invoke(cli, args_b).exit_code == 0
+    third = CliRunner().invoke(
+        cli, ["assess", str(sessions), "--model", str(model), "--store", str(partial), "--json"]
+    )
+    assert third.exit_code == 0, third.output
+    order = [json.loads(line)["session_id"] for line in third.stdout.splitlines()]
+    assert order == ["a", "b"]
+    # a retrained model (other weights, same name and care version) is not served old results
+    retrained = LiteAssessor(config=replace(config, alpha=10.0)).fit(make_corpus(20))
+    retrained.models_["en"].save(model)
+    fourth = CliRunner().invoke(
+        cli, ["assess", str(sessions), "--model", str(model), "--store", str(partial), "--json"]
+    )
+    new_versions = {json.loads(line)["model_version"] for line in fourth.stdout.splitlines()}
+    assert new_versions == {retrained.models_["en"].release}
 
 
 def test_llm_options_are_refused_for_the_built_in_model(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,10 @@ def test_shipped_models_load_with_their_card_figures(language: str, cut: bool) -
         assert entry["model"]["pearson"] > entry["length_baseline"]["pearson"]
         assert entry["model"]["pearson"] > entry["tfidf_baseline"]["pearson"]
     assert model.config.tokenizer == 2
+    # the card's caveat: predicted dimensions are much less distinct than the clients' ratings
+    correlations = model.info["cross_validation"]["dimension_correlations"]
+    assert correlations["dimensions"] == ["goal", "task", "bond"]
+    assert correlations["model"][0][2] > correlations["clients"][0][2]
 
 
 def test_shipped_model_gives_the_documented_scores(examples) -> None:
@@ -108,6 +113,9 @@ def test_model_file_round_trip_and_errors(tmp_path: Path, examples) -> None:
     path = model.save(tmp_path / "copy.npz")
     again = LiteModel.load(path)
     assert again.config == model.config and again.item_ids == model.item_ids
+    # results name the exact weights: the same after a save and load, new for new weights
+    assert again.release == model.release == f"{model.version}#{model.fingerprint}"
+    assert replace(model, coef=model.coef * 1.01).fingerprint != model.fingerprint
     assert np.allclose(again.coef, model.coef, atol=1e-3 * np.abs(model.coef).max())
     english = examples.filter(lambda s: s.language == "en")
     first = LiteAssessor(model=model).assess(english).items_frame()
@@ -190,7 +198,8 @@ def test_cli_assess_json_and_out_resume(tmp_path: Path, examples) -> None:
     records = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
     assert [r["session_id"] for r in records] == examples.ids
     first = records[0]
-    assert first["model"].startswith("care-lite-") and first["model_version"]
+    assert first["model"].startswith("care-lite-")
+    assert first["model_version"] == load_shipped_model("en").release
     assert set(first["dimensions"]) == {"goal", "task", "bond"}
     assert len(first["items"]) == 21
     piece = first["evidence"]["goal"][0]
@@ -244,3 +253,40 @@ def test_cli_refuses_a_language_without_a_model_before_writing_anything(tmp_path
     assert result.exit_code == 2
     assert "session 'ja-1' is in 'ja'" in result.stderr and "Traceback" not in result.stderr
     assert not out.exists() or out.read_text("utf-8") == ""
+
+
+def test_cv_report_compares_how_distinct_the_dimensions_are() -> None:
+    from care.instruments import get_instrument
+    from care.train.lite import CrossValidation
+    from care.train.report import cv_report, format_cv_report
+
+    instrument = get_instrument("wai-sr-client")
+    ids = [item.id for item in instrument.items]
+    rng = np.random.default_rng(0)
+    n = 60
+    truth = rng.integers(1, 6, size=(n, len(ids))).astype(float)
+    general = rng.normal(size=(n, 1))
+    predicted = 3 + general + 0.5 * rng.normal(size=(n, len(ids)))  # one factor for all
+    cv = CrossValidation(
+        session_ids=[f"s{i}" for i in range(n)],
+        groups=[f"c{i % 12}" for i in range(n)],
+        folds=np.arange(n) % 3,
+        truth=truth,
+        predicted=predicted,
+        length_baseline=np.full_like(truth, 3.0) + rng.normal(0, 0.1, truth.shape),
+        item_ids=ids,
+        info={"n_splits": 3, "instrument": instrument.id},
+    )
+    report = cv_report(cv, predicted, instrument, n_resamples=50)
+    correlations = report["dimension_correlations"]
+    assert correlations["dimensions"] == list(instrument.dimensions)
+    columns = [ids.index(i) for i in instrument.dimensions["goal"]]
+    goal = predicted[:, columns].mean(axis=1)
+    columns = [ids.index(i) for i in instrument.dimensions["bond"]]
+    bond = predicted[:, columns].mean(axis=1)
+    assert correlations["model"][0][2] == pytest.approx(np.corrcoef(goal, bond)[0, 1], abs=1e-3)
+    assert min(correlations["model"][0][1:]) > 0.9  # the one-factor predictions
+    assert max(correlations["clients"][0][1:]) < 0.5  # independent random ratings
+    text = format_cv_report(report)
+    assert "Distinctness: the predicted goal, task, bond correlate 0.9" in text
+    assert "TF-IDF" not in text  # no TF-IDF column when that baseline was not run

@@ -31,6 +31,7 @@ def test_train_lite_cv_predictions_feed_care_evaluate(tmp_path: Path) -> None:
     assert "TF-IDF r [95% CI]" in trained.stdout
     table = [line for line in trained.stdout.splitlines() if line.startswith("| goal |")]
     assert len(table) == 1 and len(table[0].split("|")) == 7
+    assert "Distinctness: the predicted goal, task, bond correlate" in trained.stdout
     records = [json.loads(line) for line in (tmp_path / "cv.jsonl").read_text().splitlines()]
     assert len(records) == 400
     assert {record["meta"]["fold"] for record in records} == {0, 1, 2}

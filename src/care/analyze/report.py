@@ -31,17 +31,17 @@ from care.analyze.themes import ThemeResult, find_themes
 from care.data.session import Session
 from care.evaluate.plots import (
     PALETTE,
+    PlotFrame,
     Series,
-    _axes,
-    _Frame,
-    _num,
-    _open,
-    _title,
     bar_chart,
+    draw_axes,
+    draw_title,
     histogram,
     legend,
     nice_ticks,
+    open_svg,
     polyline,
+    px,
 )
 from care.instruments import get_instrument
 from care.results import Assessments
@@ -172,13 +172,13 @@ def trajectory_plot(
     hi = max([*values, scale[0]]) if values else scale[1]
     pad = max(0.1, 0.1 * (hi - lo))
     ylim = (max(scale[0], lo - pad), min(scale[1], hi + pad))
-    frame = _Frame(width, height, (0.0, xmax), ylim, (34, 10, 42, 44))
-    parts = [_open(width, height, title, "chart trajectory"), _title(frame, title)]
-    parts.append(_axes(frame, xlabel, ylabel, nice_ticks(0, xmax, 5), nice_ticks(*ylim, 4)))
+    frame = PlotFrame(width, height, (0.0, xmax), ylim, (34, 10, 42, 44))
+    parts = [open_svg(width, height, title, "chart trajectory"), draw_title(frame, title)]
+    parts.append(draw_axes(frame, xlabel, ylabel, nice_ticks(0, xmax, 5), nice_ticks(*ylim, 4)))
     for mark in marks:
         parts.append(
-            f'<line x1="{_num(frame.x(mark))}" y1="{_num(frame.y1)}" x2="{_num(frame.x(mark))}" '
-            f'y2="{_num(frame.y0)}" stroke="#D55E00" stroke-dasharray="3 3"/>'
+            f'<line x1="{px(frame.x(mark))}" y1="{px(frame.y1)}" x2="{px(frame.x(mark))}" '
+            f'y2="{px(frame.y0)}" stroke="#D55E00" stroke-dasharray="3 3"/>'
         )
     for item, x_values in lines:
         points = [

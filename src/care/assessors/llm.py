@@ -115,7 +115,8 @@ class LLMAssessor(Assessor):
         self.backend_options = backend_options
         self.items = items
         self._backend: Any = None
-        self._any_success = False
+        # True once a generation has worked: a failure before that means a wrong model or URL.
+        self.has_succeeded = False
 
     # -- set-up -----------------------------------------------------------------------------
 
@@ -333,7 +334,7 @@ class LLMAssessor(Assessor):
             reuse_prefix=self.mode != "naive",
         )
 
-    def _generate(self, messages: list[dict[str, str]], options: Any) -> Any:
+    def generate(self, messages: list[dict[str, str]], options: Any) -> Any:
         """One generation, retrying transient engine errors with exponential backoff."""
         from care.backends.base import BackendError, TransientBackendError
 
@@ -341,7 +342,7 @@ class LLMAssessor(Assessor):
         for attempt in range(self.max_retries + 1):
             try:
                 generation = self.backend.generate(messages, options)
-                self._any_success = True
+                self.has_succeeded = True
                 return generation
             except TransientBackendError as error:
                 if attempt == self.max_retries:
@@ -356,7 +357,7 @@ class LLMAssessor(Assessor):
     def _backend_failure(
         self, session: Session, item_id: str, error: CareError
     ) -> tuple[ItemRating, dict[str, Any]]:
-        if not self._any_success:
+        if not self.has_succeeded:
             # Nothing has worked yet: the model or server is wrong, not one request.
             raise error
         rating = ItemRating(
@@ -385,7 +386,7 @@ class LLMAssessor(Assessor):
         for attempt in range(self.max_reasks + 1):
             attempts = attempt + 1
             try:
-                generation = self._generate(messages, self._options(instrument, score=attempt == 0))
+                generation = self.generate(messages, self._options(instrument, score=attempt == 0))
             except BackendError as error:
                 return self._backend_failure(session, item_id, error)
             usage.add(generation.usage)
@@ -453,7 +454,7 @@ class LLMAssessor(Assessor):
         for attempt in range(self.max_reasks + 1):
             attempts = attempt + 1
             try:
-                generation = self._generate(messages, options)
+                generation = self.generate(messages, options)
             except BackendError as error:
                 for item_id in todo:
                     yield item_id, self._backend_failure(session, item_id, error)

@@ -264,13 +264,19 @@ def assess(
 def _lite_with_store(
     assessor: Any, sessions: list, batch_size: int, store: Any
 ) -> Iterator[SessionAssessment]:
-    """The built-in assessor's results, reusing and filling the run store."""
+    """The built-in assessor's results in the order of ``sessions``, reusing and filling
+    the run store."""
     if store is None:
         yield from assessor.iter_assess(sessions, batch_size=batch_size)
         return
     from care.data.language import session_language
 
-    fresh = []
+    def assess(fresh: list) -> Iterator[SessionAssessment]:
+        for assessment in assessor.iter_assess(fresh, batch_size=batch_size):
+            store.put_assessment(assessment)
+            yield assessment
+
+    fresh: list = []
     for session in sessions:
         language = session.language or session_language(session) or "en"
         model = assessor.predictor(language).model
@@ -278,15 +284,15 @@ def _lite_with_store(
             session.id,
             instrument=model.config.instrument,
             model=model.name,
-            prompt_version=model.version,
+            prompt_version=model.release,
         )
-        if stored is not None:
-            yield stored
-        else:
+        if stored is None:
             fresh.append(session)
-    for assessment in assessor.iter_assess(fresh, batch_size=batch_size):
-        store.put_assessment(assessment)
-        yield assessment
+            continue
+        yield from assess(fresh)
+        fresh = []
+        yield stored
+    yield from assess(fresh)
 
 
 def _finished_sessions(path: Path) -> set[str]:

@@ -101,11 +101,12 @@ def _tick_label(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".").replace("-0.", "−0.").replace("-", "−")
 
 
-def _num(value: float) -> str:
+def px(value: float) -> str:
+    """A pixel coordinate as SVG attribute text (one decimal)."""
     return f"{value:.1f}"
 
 
-class _Frame:
+class PlotFrame:
     """Maps data coordinates to pixels inside a chart's plot area."""
 
     def __init__(
@@ -145,7 +146,8 @@ class _Frame:
         return self.y0 - (value - lo) / (hi - lo or 1.0) * (self.y0 - self.y1)
 
 
-def _open(width: int, height: int, label: str, css_class: str) -> str:
+def open_svg(width: int, height: int, label: str, css_class: str) -> str:
+    """The opening <svg> tag of a chart of the given size, labelled for screen readers."""
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="{css_class}" width="{width}" '
         f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
@@ -155,59 +157,61 @@ def _open(width: int, height: int, label: str, css_class: str) -> str:
     )
 
 
-def _title(frame: _Frame, text: str) -> str:
+def draw_title(frame: PlotFrame, text: str) -> str:
+    """The chart title, centred above the plot area."""
     return (
-        f'<text x="{_num(frame.width / 2)}" y="18" text-anchor="middle" font-size="14" '
+        f'<text x="{px(frame.width / 2)}" y="18" text-anchor="middle" font-size="14" '
         f'font-weight="600" fill="{TEXT}">{escape(text)}</text>'
     )
 
 
-def _axes(
-    frame: _Frame,
+def draw_axes(
+    frame: PlotFrame,
     xlabel: str,
     ylabel: str,
     xticks: Sequence[float] | None,
     yticks: Sequence[float],
     xcategories: Sequence[tuple[float, str]] | None = None,
 ) -> str:
+    """Grid lines, tick labels, axis lines and axis labels of a plot area."""
     parts = []
     for tick in yticks:
         y = frame.y(tick)
         parts.append(
-            f'<line x1="{_num(frame.x0)}" y1="{_num(y)}" x2="{_num(frame.x1)}" y2="{_num(y)}" '
+            f'<line x1="{px(frame.x0)}" y1="{px(y)}" x2="{px(frame.x1)}" y2="{px(y)}" '
             f'stroke="{GRID}" stroke-width="1"/>'
-            f'<text x="{_num(frame.x0 - 6)}" y="{_num(y + 4)}" text-anchor="end" '
+            f'<text x="{px(frame.x0 - 6)}" y="{px(y + 4)}" text-anchor="end" '
             f'font-size="11" fill="{TEXT}">{_tick_label(tick)}</text>'
         )
     for tick in xticks or ():
         x = frame.x(tick)
         parts.append(
-            f'<line x1="{_num(x)}" y1="{_num(frame.y1)}" x2="{_num(x)}" y2="{_num(frame.y0)}" '
+            f'<line x1="{px(x)}" y1="{px(frame.y1)}" x2="{px(x)}" y2="{px(frame.y0)}" '
             f'stroke="{GRID}" stroke-width="1"/>'
-            f'<text x="{_num(x)}" y="{_num(frame.y0 + 15)}" text-anchor="middle" '
+            f'<text x="{px(x)}" y="{px(frame.y0 + 15)}" text-anchor="middle" '
             f'font-size="11" fill="{TEXT}">{_tick_label(tick)}</text>'
         )
     for x, label in xcategories or ():
         parts.append(
-            f'<text x="{_num(x)}" y="{_num(frame.y0 + 16)}" text-anchor="middle" '
+            f'<text x="{px(x)}" y="{px(frame.y0 + 16)}" text-anchor="middle" '
             f'font-size="12" fill="{TEXT}">{escape(label)}</text>'
         )
     parts.append(
-        f'<line x1="{_num(frame.x0)}" y1="{_num(frame.y0)}" x2="{_num(frame.x1)}" '
-        f'y2="{_num(frame.y0)}" stroke="{AXIS}" stroke-width="1"/>'
-        f'<line x1="{_num(frame.x0)}" y1="{_num(frame.y1)}" x2="{_num(frame.x0)}" '
-        f'y2="{_num(frame.y0)}" stroke="{AXIS}" stroke-width="1"/>'
+        f'<line x1="{px(frame.x0)}" y1="{px(frame.y0)}" x2="{px(frame.x1)}" '
+        f'y2="{px(frame.y0)}" stroke="{AXIS}" stroke-width="1"/>'
+        f'<line x1="{px(frame.x0)}" y1="{px(frame.y1)}" x2="{px(frame.x0)}" '
+        f'y2="{px(frame.y0)}" stroke="{AXIS}" stroke-width="1"/>'
     )
     if xlabel:
         parts.append(
-            f'<text x="{_num((frame.x0 + frame.x1) / 2)}" y="{_num(frame.height - 8)}" '
+            f'<text x="{px((frame.x0 + frame.x1) / 2)}" y="{px(frame.height - 8)}" '
             f'text-anchor="middle" font-size="12" fill="{TEXT}">{escape(xlabel)}</text>'
         )
     if ylabel:
         cy = (frame.y0 + frame.y1) / 2
         parts.append(
-            f'<text x="13" y="{_num(cy)}" text-anchor="middle" font-size="12" fill="{TEXT}" '
-            f'transform="rotate(-90 13 {_num(cy)})">{escape(ylabel)}</text>'
+            f'<text x="13" y="{px(cy)}" text-anchor="middle" font-size="12" fill="{TEXT}" '
+            f'transform="rotate(-90 13 {px(cy)})">{escape(ylabel)}</text>'
         )
     return "".join(parts)
 
@@ -234,16 +238,16 @@ def legend(series: Sequence[Series], width: int, marker: str = "rect") -> str:
             if marker == "line":
                 dash = ' stroke-dasharray="5 3"' if item.dashed else ""
                 parts.append(
-                    f'<line x1="{_num(x)}" y1="{y - 4}" x2="{_num(x + 18)}" y2="{y - 4}" '
+                    f'<line x1="{px(x)}" y1="{y - 4}" x2="{px(x + 18)}" y2="{y - 4}" '
                     f'stroke="{item.colour}" stroke-width="3"{dash}/>'
                 )
             else:
                 parts.append(
-                    f'<rect x="{_num(x)}" y="{y - 11}" width="14" height="14" rx="2" '
+                    f'<rect x="{px(x)}" y="{y - 11}" width="14" height="14" rx="2" '
                     f'fill="{item.colour}"/>'
                 )
             parts.append(
-                f'<text x="{_num(x + 22)}" y="{y}" font-size="12" fill="{TEXT}">'
+                f'<text x="{px(x + 22)}" y="{y}" font-size="12" fill="{TEXT}">'
                 f"{escape(item.name)}</text>"
             )
     parts.append("</svg>")
@@ -271,11 +275,11 @@ def bar_chart(
         ticks = nice_ticks(lo, hi, 5)
         step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
         ylim = (math.floor(lo / step + 1e-9) * step, math.ceil(hi / step - 1e-9) * step)
-    frame = _Frame(width, height, (0.0, float(len(categories))), ylim, (34, 10, 30, 52))
-    parts = [_open(width, height, title, "chart bars"), _title(frame, title)]
+    frame = PlotFrame(width, height, (0.0, float(len(categories))), ylim, (34, 10, 30, 52))
+    parts = [open_svg(width, height, title, "chart bars"), draw_title(frame, title)]
     group_width = (frame.x1 - frame.x0) / max(len(categories), 1)
     centres = [(frame.x0 + group_width * (i + 0.5), name) for i, name in enumerate(categories)]
-    parts.append(_axes(frame, "", ylabel, None, nice_ticks(*ylim), centres))
+    parts.append(draw_axes(frame, "", ylabel, None, nice_ticks(*ylim), centres))
     n = max(len(series), 1)
     bar_width = min(28.0, 0.8 * group_width / n)
     zero = frame.y(max(ylim[0], min(0.0, ylim[1])))
@@ -288,8 +292,8 @@ def bar_chart(
             y = frame.y(value)
             top, bar_height = min(y, zero), abs(zero - y)
             parts.append(
-                f'<rect class="bar" x="{_num(x + 1)}" y="{_num(top)}" '
-                f'width="{_num(bar_width - 2)}" height="{_num(max(bar_height, 0.5))}" '
+                f'<rect class="bar" x="{px(x + 1)}" y="{px(top)}" '
+                f'width="{px(bar_width - 2)}" height="{px(max(bar_height, 0.5))}" '
                 f'fill="{item.colour}"><title>{escape(item.name)}, {escape(categories[index])}'
                 f": {value:.3f}</title></rect>"
             )
@@ -298,15 +302,15 @@ def bar_chart(
                 if math.isfinite(low) and math.isfinite(high):
                     cx = x + bar_width / 2
                     parts.append(
-                        f'<path d="M{_num(cx)} {_num(frame.y(low))}V{_num(frame.y(high))}'
-                        f"M{_num(cx - 4)} {_num(frame.y(low))}H{_num(cx + 4)}"
-                        f'M{_num(cx - 4)} {_num(frame.y(high))}H{_num(cx + 4)}" '
+                        f'<path d="M{px(cx)} {px(frame.y(low))}V{px(frame.y(high))}'
+                        f"M{px(cx - 4)} {px(frame.y(low))}H{px(cx + 4)}"
+                        f'M{px(cx - 4)} {px(frame.y(high))}H{px(cx + 4)}" '
                         f'stroke="{TEXT}" stroke-width="1.3" fill="none"/>'
                     )
     if ylim[0] < 0 < ylim[1]:
         parts.append(
-            f'<line x1="{_num(frame.x0)}" y1="{_num(zero)}" x2="{_num(frame.x1)}" '
-            f'y2="{_num(zero)}" stroke="{AXIS}" stroke-width="1"/>'
+            f'<line x1="{px(frame.x0)}" y1="{px(zero)}" x2="{px(frame.x1)}" '
+            f'y2="{px(zero)}" stroke="{AXIS}" stroke-width="1"/>'
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -338,24 +342,24 @@ def scatter_plot(
     x, y = x[keep], y[keep]
     lo, hi = scale
     pad = 0.03 * (hi - lo)
-    frame = _Frame(width, height, (lo - pad, hi + pad), (lo - pad, hi + pad), (34, 12, 42, 46))
+    frame = PlotFrame(width, height, (lo - pad, hi + pad), (lo - pad, hi + pad), (34, 12, 42, 46))
     shown = np.arange(len(x))
     if len(x) > max_points:
         shown = np.sort(np.random.default_rng(seed).choice(len(x), max_points, replace=False))
     label = title if len(shown) == len(x) else f"{title} ({len(shown)} of {len(x)} shown)"
-    parts = [_open(width, height, label, "chart scatter"), _title(frame, title)]
+    parts = [open_svg(width, height, label, "chart scatter"), draw_title(frame, title)]
     ticks = nice_ticks(lo, hi, 5)
-    parts.append(_axes(frame, xlabel, ylabel, ticks, ticks))
+    parts.append(draw_axes(frame, xlabel, ylabel, ticks, ticks))
     parts.append(
-        f'<line x1="{_num(frame.x(lo))}" y1="{_num(frame.y(lo))}" x2="{_num(frame.x(hi))}" '
-        f'y2="{_num(frame.y(hi))}" stroke="{AXIS}" stroke-width="1.2" stroke-dasharray="4 3"/>'
+        f'<line x1="{px(frame.x(lo))}" y1="{px(frame.y(lo))}" x2="{px(frame.x(hi))}" '
+        f'y2="{px(frame.y(hi))}" stroke="{AXIS}" stroke-width="1.2" stroke-dasharray="4 3"/>'
     )
     radius = 2.6 if len(shown) > 300 else 3.2
     opacity = 0.35 if len(shown) > 300 else 0.6
     parts.append(f'<g fill="{colour}" fill-opacity="{opacity}">')
     shown_y = np.clip(y[shown], lo - pad, hi + pad)
     parts.extend(
-        f'<circle cx="{_num(frame.x(x[i]))}" cy="{_num(frame.y(yv))}" r="{radius}"/>'
+        f'<circle cx="{px(frame.x(x[i]))}" cy="{px(frame.y(yv))}" r="{radius}"/>'
         for i, yv in zip(shown, shown_y, strict=True)
     )
     parts.append("</g>")
@@ -364,12 +368,12 @@ def scatter_plot(
         x_a, x_b = float(x.min()), float(x.max())
         ya, yb = slope * x_a + intercept, slope * x_b + intercept
         parts.append(
-            f'<line x1="{_num(frame.x(x_a))}" y1="{_num(frame.y(ya))}" x2="{_num(frame.x(x_b))}" '
-            f'y2="{_num(frame.y(yb))}" stroke="{TEXT}" stroke-width="2"/>'
+            f'<line x1="{px(frame.x(x_a))}" y1="{px(frame.y(ya))}" x2="{px(frame.x(x_b))}" '
+            f'y2="{px(frame.y(yb))}" stroke="{TEXT}" stroke-width="2"/>'
         )
     if len(shown) < len(x):
         parts.append(
-            f'<text x="{_num(frame.x0 + 4)}" y="{_num(frame.y1 + 10)}" text-anchor="start" '
+            f'<text x="{px(frame.x0 + 4)}" y="{px(frame.y1 + 10)}" text-anchor="start" '
             f'font-size="10" fill="{TEXT}">{len(shown)} of {len(x)} sessions shown</text>'
         )
     parts.append("</svg>")
@@ -391,14 +395,14 @@ def line_plot(
     on a square frame over ``scale``, with the dashed diagonal of perfect calibration."""
     lo, hi = scale
     pad = 0.03 * (hi - lo)
-    frame = _Frame(width, height, (lo - pad, hi + pad), (lo - pad, hi + pad), (34, 12, 42, 46))
-    parts = [_open(width, height, title, "chart calibration"), _title(frame, title)]
+    frame = PlotFrame(width, height, (lo - pad, hi + pad), (lo - pad, hi + pad), (34, 12, 42, 46))
+    parts = [open_svg(width, height, title, "chart calibration"), draw_title(frame, title)]
     ticks = nice_ticks(lo, hi, 5)
-    parts.append(_axes(frame, xlabel, ylabel, ticks, ticks))
+    parts.append(draw_axes(frame, xlabel, ylabel, ticks, ticks))
     if diagonal:
         parts.append(
-            f'<line x1="{_num(frame.x(lo))}" y1="{_num(frame.y(lo))}" x2="{_num(frame.x(hi))}" '
-            f'y2="{_num(frame.y(hi))}" stroke="{AXIS}" stroke-width="1.2" '
+            f'<line x1="{px(frame.x(lo))}" y1="{px(frame.y(lo))}" x2="{px(frame.x(hi))}" '
+            f'y2="{px(frame.y(hi))}" stroke="{AXIS}" stroke-width="1.2" '
             'stroke-dasharray="4 3"/>'
         )
     for item, xs in series:
@@ -425,11 +429,9 @@ def polyline(
 ) -> str:
     """A named line through ``points`` (pixel coordinates) with a dot at each point."""
     dash = ' stroke-dasharray="6 4"' if dashed else ""
-    path = " ".join(
-        f"{'M' if i == 0 else 'L'}{_num(x)} {_num(y)}" for i, (x, y) in enumerate(points)
-    )
+    path = " ".join(f"{'M' if i == 0 else 'L'}{px(x)} {px(y)}" for i, (x, y) in enumerate(points))
     dots = "".join(
-        f'<circle cx="{_num(x)}" cy="{_num(y)}" r="{radius}" fill="{colour}"/>' for x, y in points
+        f'<circle cx="{px(x)}" cy="{px(y)}" r="{radius}" fill="{colour}"/>' for x, y in points
     )
     return (
         f'<path class="curve" d="{path}" fill="none" stroke="{colour}" '
@@ -464,24 +466,24 @@ def histogram(
     base = shares(truth)
     lines = [(item, shares(item.values)) for item in overlays]
     top = max([float(base.max()), *(float(s.max()) for _, s in lines), 0.05]) * 1.1
-    frame = _Frame(width, height, (lo, hi), (0.0, top), (34, 12, 42, 50))
-    parts = [_open(width, height, title, "chart histogram"), _title(frame, title)]
+    frame = PlotFrame(width, height, (lo, hi), (0.0, top), (34, 12, 42, 50))
+    parts = [open_svg(width, height, title, "chart histogram"), draw_title(frame, title)]
     parts.append(
-        _axes(frame, xlabel, "share of sessions", nice_ticks(lo, hi, 5), nice_ticks(0, top, 4))
+        draw_axes(frame, xlabel, "share of sessions", nice_ticks(lo, hi, 5), nice_ticks(0, top, 4))
     )
     for index, share in enumerate(base):
         x_a, x_b = frame.x(edges[index]), frame.x(edges[index + 1])
         y = frame.y(float(share))
         parts.append(
-            f'<rect class="bar" x="{_num(x_a + 0.5)}" y="{_num(y)}" width="{_num(x_b - x_a - 1)}" '
-            f'height="{_num(frame.y0 - y)}" fill="#CFCFCF"/>'
+            f'<rect class="bar" x="{px(x_a + 0.5)}" y="{px(y)}" width="{px(x_b - x_a - 1)}" '
+            f'height="{px(frame.y0 - y)}" fill="#CFCFCF"/>'
         )
     for item, share in lines:
-        path = [f"M{_num(frame.x(edges[0]))} {_num(frame.y(float(share[0])))}"]
+        path = [f"M{px(frame.x(edges[0]))} {px(frame.y(float(share[0])))}"]
         for index in range(len(share)):
-            path.append(f"H{_num(frame.x(edges[index + 1]))}")
+            path.append(f"H{px(frame.x(edges[index + 1]))}")
             if index + 1 < len(share):
-                path.append(f"V{_num(frame.y(float(share[index + 1])))}")
+                path.append(f"V{px(frame.y(float(share[index + 1])))}")
         dash = ' stroke-dasharray="6 4"' if item.dashed else ""
         parts.append(
             f'<path class="curve" d="{"".join(path)}" fill="none" stroke="{item.colour}" '

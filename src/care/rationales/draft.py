@@ -234,9 +234,9 @@ def draft_rationales(
                 prompted, inst, item_id, ratings[item_id], perspective, target
             )
             try:
-                generation = caller._generate(messages, options)
+                generation = caller.generate(messages, options)
             except CareError as error:
-                if not caller._any_success and not counts["drafted"]:
+                if not caller.has_succeeded and not counts["drafted"]:
                     raise  # a wrong model or URL: fail before writing anything
                 draft.status, draft.error = "backend_error", str(error)
             else:

@@ -75,6 +75,7 @@ def cv_report(
             "pearson": round(pearson(y, p), 3),
         }
     scored = [item_metrics[item_id] for item_id in instrument.scored_item_ids]
+    dimensions = list(instrument.dimensions)
     return {
         "n_sessions": len(cv.session_ids),
         "n_clients": len(set(cv.groups)),
@@ -89,7 +90,22 @@ def cv_report(
             for key in ("exact", "within_one", "rounded_mae", "pearson")
         },
         "items": item_metrics,
+        "dimension_correlations": {
+            "dimensions": dimensions,
+            "model": _correlations(systems["model"][dimensions]),
+            "clients": _correlations(truth[dimensions]),
+        },
     }
+
+
+def _correlations(frame: pd.DataFrame) -> list[list[float]]:
+    """The Pearson correlation matrix of the columns, rounded."""
+    return [[round(float(value), 3) for value in row] for row in frame.corr().to_numpy()]
+
+
+def _off_diagonal_range(matrix: list[list[float]]) -> tuple[float, float]:
+    values = [v for i, row in enumerate(matrix) for j, v in enumerate(row) if i != j]
+    return min(values), max(values)
 
 
 def format_cv_report(report: dict[str, Any], title: str = "Cross-validation") -> str:
@@ -127,4 +143,13 @@ def format_cv_report(report: dict[str, Any], title: str = "Cross-validation") ->
         f"{items['exact']:.3f}, within ±1 {items['within_one']:.3f}, MAE "
         f"{items['rounded_mae']:.3f}, Pearson r {items['pearson']:.3f}",
     ]
+    correlations = report.get("dimension_correlations")
+    if correlations and len(correlations["dimensions"]) >= 2:
+        model_low, model_high = _off_diagonal_range(correlations["model"])
+        client_low, client_high = _off_diagonal_range(correlations["clients"])
+        lines.append(
+            f"Distinctness: the predicted {', '.join(correlations['dimensions'])} correlate "
+            f"{model_low:.2f} to {model_high:.2f} with each other; the clients' own ratings "
+            f"{client_low:.2f} to {client_high:.2f}."
+        )
     return "\n".join(lines)

@@ -80,7 +80,7 @@ class LiteAssessor(Assessor):
     @property
     def version(self) -> str:
         return ",".join(
-            f"{language}:{predictor.model.version}"
+            f"{language}:{predictor.model.release}"
             for language, predictor in sorted(self._predictors.items())
         )
 
@@ -210,7 +210,7 @@ class LiteAssessor(Assessor):
                 session_id=item.session.id,
                 instrument=instrument.id,
                 model=model.name,
-                model_version=model.version,
+                model_version=model.release,
                 items=items,
                 language=language,
                 meta=self._meta(model),

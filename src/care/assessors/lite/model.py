@@ -7,8 +7,10 @@ data and cross-validated metrics). Loading checks the format version.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -106,19 +108,25 @@ class LiteModel:
     calibration: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
 
-    def save(self, path: str | Path) -> Path:
-        """Write the model to ``path`` (a ``.npz`` file)."""
-        header = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "name": self.name,
-            "version": self.version,
-            "config": self.config.to_dict(),
-            "item_ids": self.item_ids,
-            "info": self.info,
-        }
+    @cached_property
+    def fingerprint(self) -> str:
+        """A short hash of the stored weights and vocabularies: the same for a model and
+        for the file it was saved to, different for any retrained model."""
+        digest = hashlib.sha256()
+        for key, array in sorted(self._arrays().items()):
+            digest.update(key.encode("utf-8"))
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()[:12]
+
+    @property
+    def release(self) -> str:
+        """The version recorded with every result: ``version#fingerprint``, so results and
+        run stores of one set of weights are never taken for another's."""
+        return f"{self.version}#{self.fingerprint}"
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        """The weights as they are stored (float16 weights with a per-output scale)."""
         arrays: dict[str, np.ndarray] = {
-            "header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
             "coef_scale": np.abs(self.coef).max(axis=0, keepdims=True).astype(np.float32),
             "intercept": self.intercept.astype(np.float64),
             "dense_mean": self.dense_mean.astype(np.float64),
@@ -134,6 +142,23 @@ class LiteModel:
                 "\n".join(tokens).encode("utf-8"), dtype=np.uint8
             )
             arrays[f"idf_{position}"] = vocabulary.idf.astype(np.float32)
+        return arrays
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model to ``path`` (a ``.npz`` file)."""
+        header = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "name": self.name,
+            "version": self.version,
+            "config": self.config.to_dict(),
+            "item_ids": self.item_ids,
+            "info": self.info,
+        }
+        arrays = {
+            "header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
+            **self._arrays(),
+        }
         target = Path(path)
         with open(target, "wb") as handle:
             np.savez_compressed(handle, **arrays)
