@@ -57,14 +57,6 @@ def units(text: str, language: str | None) -> list[str]:
     return _WORD_OR_MARK.findall(lowered)
 
 
-def _join(parts: list[str], compact: bool) -> str:
-    """An n-gram's text: characters join directly in Chinese/Japanese (``compact``) unless
-    a part is a Latin word or digit; anything else joins with a space."""
-    if compact and not any(_LATIN.match(part) for part in parts):
-        return "".join(parts)
-    return " ".join(parts)
-
-
 def unit_ngrams(
     text: str,
     language: str | None,
@@ -76,10 +68,19 @@ def unit_ngrams(
     """Tokenizer 2: uni- to ``max_n``-grams of :func:`units`, plus the turn-boundary
     bigrams ``"<s> first"`` (if ``starts_turn``) and ``"last </s>"`` (if ``ends_turn``)."""
     found = units(text, language)
-    compact = language in ("zh", "ja")
     grams = list(found)
+    # Chinese/Japanese characters join directly ("谢谢"); a Latin word or digit, and any
+    # English unit, joins with a space, so that an n-gram is never mistaken for a word.
+    spaced = (
+        [bool(_LATIN.match(unit)) for unit in found]
+        if language in ("zh", "ja")
+        else [True] * len(found)
+    )
     for n in range(2, max_n + 1):
-        grams.extend(_join(found[i : i + n], compact) for i in range(len(found) - n + 1))
+        grams.extend(
+            (" " if any(spaced[i : i + n]) else "").join(found[i : i + n])
+            for i in range(len(found) - n + 1)
+        )
     if found and max_n >= 2:
         if starts_turn:
             grams.append(f"{START} {found[0]}")
@@ -113,11 +114,8 @@ def token_counts(
     language: str | None,
     max_n: int = 2,
     tokenizer: int = DEFAULT_TOKENIZER,
-    *,
-    starts_turn: bool = True,
-    ends_turn: bool = True,
+    **boundaries: bool,
 ) -> Counter[str]:
-    """Counts of the n-gram tokens of ``text`` (see :func:`tokenize`)."""
-    return Counter(
-        tokenize(text, language, max_n, tokenizer, starts_turn=starts_turn, ends_turn=ends_turn)
-    )
+    """Counts of the n-gram tokens of ``text``; ``boundaries`` are :func:`tokenize`'s
+    ``starts_turn``/``ends_turn``."""
+    return Counter(tokenize(text, language, max_n, tokenizer, **boundaries))
