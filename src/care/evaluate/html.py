@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from care import __version__
+from care.evaluate.markdown import item_means
 from care.evaluate.plots import (
     PALETTE,
     REFERENCE_COLOURS,
@@ -26,17 +27,9 @@ from care.evaluate.plots import (
     line_plot,
     scatter_plot,
 )
-from care.evaluate.report import (
-    HEADLINE_METRICS,
-    METRIC_LABELS,
-    METRIC_VARIANTS,
-    Evaluation,
-    EvaluationView,
-    SystemPredictions,
-    Target,
-    calibration_curve,
-    item_means,
-)
+from care.evaluate.report import Evaluation, EvaluationView, calibration_curve
+from care.evaluate.systems import SystemPredictions
+from care.evaluate.targets import HEADLINE_METRICS, METRIC_LABELS, METRIC_VARIANTS, Target
 
 __all__ = ["calibration_curve", "render_html", "write_reports"]
 
