@@ -315,6 +315,28 @@ def test_json_and_markdown(evaluation) -> None:
     assert "Paired bootstrap" not in short and "| good |" in short
 
 
+def test_distinctness_of_the_dimensions(evaluation) -> None:
+    """Pearson r between dimension scores, for the clients and for every row, as numpy
+    computes them; in the JSON, the Markdown and the HTML report."""
+    from care.evaluate.html import render_html
+
+    truth = with_scores(client_frame())
+    pred = with_scores(raw_frame(DATA / "pred_good.jsonl")).loc[truth.index]
+    view = evaluation.views["full"]
+    correlations = view.dimension_correlations()
+    assert set(correlations["clients"]) == {"goal~task", "goal~bond", "task~bond"}
+    for row, frame in (("clients", truth), ("good", pred)):
+        expected = np.corrcoef(frame["goal"], frame["bond"])[0, 1]
+        assert correlations[row]["goal~bond"] == pytest.approx(expected)
+    assert {"weak", "baseline/length"} <= set(correlations)
+    data = json.loads(evaluation.to_json(), parse_constant=lambda c: pytest.fail(c))
+    stored = data["views"]["full"]["dimension_correlations"]["good"]["task~bond"]
+    assert stored == pytest.approx(correlations["good"]["task~bond"])
+    assert "Distinctness of the dimensions" in evaluation.to_markdown()
+    assert "| clients' ratings |" in evaluation.to_markdown()
+    assert "Distinctness of the dimensions" in render_html(evaluation)
+
+
 def test_rationales_against_references(gold, good) -> None:
     references = read_rationale_references(DATA / "references.jsonl")
     result = evaluate(gold, {"good": good}, n_resamples=0, reference_rationales=references)

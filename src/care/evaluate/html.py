@@ -314,6 +314,27 @@ def _items_table(evaluation: Evaluation, view: EvaluationView) -> str:
     return f'<table><tr><th rowspan="2">item</th>{head}</tr><tr>{sub}</tr>{"".join(rows)}</table>'
 
 
+def _distinctness_table(view: EvaluationView) -> str:
+    correlations = view.dimension_correlations()
+    if not correlations:
+        return ""
+    pairs = list(correlations["clients"])
+    head = "".join(f"<th>{escape(pair.replace('~', ' ~ '))}</th>" for pair in pairs)
+    labels = {"clients": "clients' ratings"}
+    rows = "".join(
+        f'<tr><td class="l">{escape(labels.get(row, row))}</td>'
+        + "".join(f"<td>{_fmt(values.get(pair, math.nan), 2)}</td>" for pair in pairs)
+        + "</tr>"
+        for row, values in correlations.items()
+    )
+    return (
+        "<h3>Distinctness of the dimensions</h3>"
+        '<p class="caption">Pearson r between dimension scores on the same sessions. Far '
+        "higher than the clients' row means the dimensions measure one general appraisal."
+        f'</p><table><tr><th class="l">row</th>{head}</tr>{rows}</table>'
+    )
+
+
 def _paired_table(view: EvaluationView) -> str:
     if not view.paired:
         return "<p>No paired tests (they need at least one system and one other row).</p>"
@@ -378,6 +399,7 @@ def _view_html(evaluation: Evaluation, view: EvaluationView) -> str:
         "item's scale for exact, within ±1 and rounded MAE)</summary>",
         _items_table(evaluation, view),
         "</details>",
+        _distinctness_table(view),
         f"<details{' open' if len(view.paired) <= 24 else ''}><summary>Paired bootstrap tests "
         f"({len(view.paired)})</summary>",
         '<p class="caption">A − B on the same resamples; for errors a negative difference '

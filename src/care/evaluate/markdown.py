@@ -202,6 +202,7 @@ def _full_view_markdown(evaluation: Evaluation, view: EvaluationView) -> list[st
                 row.append(" / ".join(_fmt(None if v is None else v["value"], 2) for v in values))
             rows.append(row)
         lines += _table(["item", "scale", *(s.name for s in shown)], rows)
+    lines += _distinctness_markdown(view)
     if view.paired:
         lines += ["", "### Paired bootstrap tests (A − B on the same resamples)", ""]
         rows = [
@@ -218,6 +219,26 @@ def _full_view_markdown(evaluation: Evaluation, view: EvaluationView) -> list[st
         ]
         lines += _table(["A", "B", "score", "metric", "A − B [CI]", "p", "verdict"], rows)
     return lines
+
+
+def _distinctness_markdown(view: EvaluationView) -> list[str]:
+    correlations = view.dimension_correlations()
+    if not correlations:
+        return []
+    pairs = list(correlations["clients"])
+    lines = [
+        "",
+        "### Distinctness of the dimensions: Pearson r between dimension scores",
+        "",
+        "Far higher than the clients' row means the dimensions measure one general appraisal.",
+        "",
+    ]
+    rows = [
+        [row, *(_fmt(values.get(pair), 2) for pair in pairs)]
+        for row, values in correlations.items()
+    ]
+    rows[0][0] = "clients' ratings"
+    return lines + _table(["row", *(pair.replace("~", " ~ ") for pair in pairs)], rows)
 
 
 def _mean_sd(entry: Mapping[str, Any] | None, metric: str) -> str:

@@ -195,6 +195,34 @@ class EvaluationView:
             out[system.name] = entry
         return out
 
+    def dimension_correlations(self) -> dict[str, dict[str, float]]:
+        """How distinct the dimension scores are: Pearson r between every pair of
+        dimensions (``"goal~task"``), for the clients' ratings (``"clients"``) and for every
+        row, on the scored sessions where both scores exist. Empty with fewer than two
+        dimensions. A model whose dimensions correlate far more than the clients' measures
+        one general appraisal, whatever its dimensions are called."""
+        keys = [(t.name, t.key) for t in self.targets if t.kind == "dimension"]
+        if len(keys) < 2:
+            return {}
+        frames = {"clients": self.truth}
+        frames.update(
+            {system.name: system.values.reindex(self.session_ids) for system in self.systems}
+        )
+        out: dict[str, dict[str, float]] = {}
+        for row, frame in frames.items():
+            pairs: dict[str, float] = {}
+            for (name_a, key_a), (name_b, key_b) in itertools.combinations(keys, 2):
+                if key_a not in frame or key_b not in frame:
+                    continue
+                both = frame[[key_a, key_b]].astype(float).dropna()
+                spread = both.std().min() if len(both) > 2 else 0.0
+                pairs[f"{name_a}~{name_b}"] = (
+                    float(np.corrcoef(both[key_a], both[key_b])[0, 1]) if spread > 0 else math.nan
+                )
+            if pairs:
+                out[row] = pairs
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready content (every figure)."""
         return {
@@ -208,6 +236,7 @@ class EvaluationView:
             "folds": _json_ready(self.folds),
             "paired": _json_ready(self.paired),
             "calibration": _json_ready(self.calibration()),
+            "dimension_correlations": _json_ready(self.dimension_correlations()),
             "notes": list(self.notes),
         }
 
