@@ -202,7 +202,9 @@ class TransformersBackend(Backend):
         model.to(self.config.device)
         model.eval()
         self._model = model
-        params = inspect.signature(model.forward).parameters
+        # A PEFT wrapper's forward takes **kwargs: read the arguments of the model inside.
+        inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+        params = inspect.signature(inner.forward).parameters
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
         self._keep_last = "logits_to_keep" in params
         if self._tokenizer.pad_token_id is None:
