@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from browser import CHROMIUM, chromium_command
 from care.analyze.report import analyze, write_analysis
 from care.assessors.lite import LiteAssessor
 from care.cli.main import cli
@@ -21,7 +21,6 @@ from care.data.session import Session
 ESCONV = Path("/work/shared/data/samples/esconv_sample.json")
 if not ESCONV.exists():
     ESCONV = Path(__file__).resolve().parents[2] / "shared/data/samples/esconv_sample.json"
-CHROMIUM = shutil.which("chromium")
 
 
 @pytest.fixture(scope="module")
@@ -112,21 +111,13 @@ def test_chromium_renders_the_report(analysis, tmp_path) -> None:
     paths = write_analysis(analysis, tmp_path / "report")
     shot = tmp_path / "shot.png"
     done = subprocess.run(
-        [
-            CHROMIUM or "chromium",
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
+        chromium_command(
+            tmp_path / "profile",
             f"--screenshot={shot}",
             "--dump-dom",
             "--window-size=1280,2400",
             paths["html"].resolve().as_uri(),
-        ],
+        ),
         capture_output=True,
         text=True,
         timeout=120,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import struct
 import subprocess
 import zlib
@@ -13,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from browser import CHROMIUM, chromium_command
 from care.data import load_corpus
 from care.evaluate.html import calibration_curve, render_html, write_reports
 from care.evaluate.plots import Series, bar_chart, histogram, nice_ticks, scatter_plot
 from care.evaluate.report import evaluate, read_results
 
 DATA = Path(__file__).parent / "data" / "evaluate"
-CHROMIUM = shutil.which("chromium")
 
 
 @pytest.fixture(scope="module")
@@ -189,19 +188,7 @@ def test_png_decoder_on_a_known_image(tmp_path) -> None:
 
 def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [
-            CHROMIUM or "chromium",
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={profile}",
-            *args,
-        ],
+        chromium_command(profile, *args),
         capture_output=True,
         text=True,
         timeout=120,

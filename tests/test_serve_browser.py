@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -14,9 +13,9 @@ pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
 sync_client = pytest.importorskip("websockets.sync.client")
 
+from browser import CHROMIUM, chromium_command  # noqa: E402
 from test_serve_api import TEXT, Server  # noqa: E402
 
-CHROMIUM = shutil.which("chromium")
 pytestmark = [
     pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed"),
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
@@ -28,21 +27,12 @@ class Page:
 
     def __init__(self, url: str, profile: Path) -> None:
         self.process = subprocess.Popen(
-            [
-                str(CHROMIUM),
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
+            chromium_command(
+                profile,
                 "--remote-debugging-address=127.0.0.1",
                 "--remote-debugging-port=0",
-                f"--user-data-dir={profile}",
                 url,
-            ],
+            ),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
