@@ -119,3 +119,44 @@ class MissingDependencyError(CareError):
         )
         self.package = package
         self.extra = extra
+
+
+class OutputError(CareError):
+    """An output cannot be written where it was asked for (or would destroy data there)."""
+
+
+class FileSystemError(CareError):
+    """The operating system refused to read or write a path (missing, read-only, full, ...)."""
+
+
+_OS_FIXES = {
+    "ENOENT": "check the path; create the folder first, or choose a path that exists",
+    "ENOTDIR": "a part of the path is a file, not a folder: choose another path",
+    "EISDIR": "the path is a folder: give a file name inside it",
+    "EACCES": "choose a location you can write to, or change its permissions",
+    "EPERM": "choose a location you can write to, or change its permissions",
+    "EROFS": "the location is read-only: choose a writable location",
+    "ENOSPC": "free some disk space, or write to another disk; re-running resumes",
+    "EDQUOT": "free some space in your quota, or write elsewhere; re-running resumes",
+    "ELOOP": "the path runs through a loop of symbolic links: fix the links or use a real path",
+    "ENAMETOOLONG": "choose a shorter path",
+    "EEXIST": "choose another path, or remove the file that is in the way",
+    "EBUSY": "the file is in use: try again later, or choose another path",
+}
+
+
+def os_error(error: OSError, *, field: str | None = None) -> CareError:
+    """A one-line :class:`CareError` for an operating-system error on a user's path,
+    naming the path, the problem and the fix."""
+    import errno as errno_module
+
+    code = errno_module.errorcode.get(error.errno or 0, "")
+    problem = error.strerror or type(error).__name__
+    path = error.filename if error.filename is not None else None
+    fix = _OS_FIXES.get(code, "check the path and its permissions")
+    return FileSystemError(
+        problem[:1].lower() + problem[1:],
+        file=None if path is None else str(path),
+        field=field,
+        fix=fix,
+    )

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from care.identity import ResultKey
 from care.instruments import Instrument, get_instrument
 
 if TYPE_CHECKING:
@@ -91,6 +92,11 @@ class SessionAssessment:
     evidence: dict[str, list[Evidence]] = field(default_factory=dict)
     language: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> ResultKey:
+        """What identifies this result (instrument, model, version)."""
+        return ResultKey(self.instrument, self.model, self.model_version)
 
     def item_values(self) -> dict[str, float]:
         """Item id to value, leaving out failed items."""

@@ -21,6 +21,7 @@ import numpy as np
 from care.data.corpus import Corpus
 from care.data.session import Session
 from care.errors import DataError, NotFittedError
+from care.identity import ResultKey
 from care.instruments import Instrument, get_instrument
 from care.results import Assessments, SessionAssessment
 
@@ -33,10 +34,38 @@ class Assessor(ABC):
     #: Whether :meth:`fit` must be called before :meth:`assess`.
     requires_fit: bool = True
 
+    #: Whether the assessor saves each item to the run store as it is rated (so the runner
+    #: stores only the session-level record once the session is done).
+    checkpoints_items: bool = False
+
     @property
     def version(self) -> str:
         """Version recorded with every result (weights, prompt template, ...)."""
         return "0"
+
+    def result_key(self, session: Session) -> ResultKey:
+        """What identifies this assessor's result for ``session`` (the runner resumes and
+        stores by it). The default: the fitted instrument, the assessor's name and version."""
+        self.check_fitted()
+        instrument = getattr(self, "instrument_", None)
+        if instrument is None:
+            raise NotImplementedError(f"{type(self).__name__} does not define result_key")
+        return ResultKey(instrument.id, self.name, self.version)
+
+    def reuse(self, stored: SessionAssessment) -> SessionAssessment | None:
+        """A stored result to give instead of assessing again, or None if it does not
+        cover what this assessor would produce (the default takes it as it is)."""
+        return stored
+
+    def is_complete(self, assessment: SessionAssessment) -> bool:
+        """Whether an assessment is final (a re-run would not redo any of it)."""
+        return True
+
+    def assess_batch(self, sessions: list[Session], store: Any = None) -> list[SessionAssessment]:
+        """Assess a batch. An assessor that rates item by item may reuse and save items
+        through ``store`` (a :class:`~care.store.RunStore`); the default ignores it."""
+        self.check_fitted()
+        return self._assess_batch(sessions)
 
     @abstractmethod
     def fit(

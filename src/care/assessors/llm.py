@@ -18,14 +18,15 @@ Modes:
 * ``naive``: the same prompts with prefix reuse turned off (for comparison);
 * ``one-pass``: one prompt that rates every item in one answer.
 
-With a run store, every item is written as soon as it is rated, and items already stored are
-not asked again.
+With a run store (given to the runner), every item is written as soon as it is rated, and
+items already stored are not asked again.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from care.assessors.base import Assessor, resolve_instrument
@@ -35,12 +36,13 @@ from care.assessors.parsing import (
     parse_one_pass_answer,
     verify_quotes,
 )
+from care.backends.client import ModelClient
 from care.data.corpus import Corpus
-from care.data.language import session_language
 from care.data.session import Session
 from care.errors import CareError, ParameterError
+from care.identity import ResultKey
 from care.instruments import Instrument
-from care.prompts import ANSWER_FORMATS, PromptTemplate, get_template
+from care.prompts import ANSWER_FORMATS, PromptTemplate, get_template, prompt_language
 from care.results import ItemRating, SessionAssessment
 
 logger = logging.getLogger(__name__)
@@ -51,9 +53,15 @@ MODES = ("per-item", "one-pass", "naive")
 class LLMAssessor(Assessor):
     """Rate sessions with a language model, as CARE does.
 
+    The model client (:class:`~care.backends.client.ModelClient`) owns the remote gate,
+    redaction and retries; this class prompts, parses and re-asks. Resuming and storing are
+    the runner's (:func:`care.assessors.run.run`): with a run store, every item is saved as
+    soon as it is rated and items already stored are not asked again.
+
     Args:
         model: ``"provider/model"`` (e.g. ``"transformers/gemma3-270m"``,
-            ``"openai/gpt-4o-mini"``) or a :class:`~care.backends.base.Backend`.
+            ``"openai/gpt-4o-mini"``), a :class:`~care.backends.base.Backend`, or a
+            :class:`~care.backends.client.ModelClient`.
         instrument: Instrument id or instance (default ``wai-sr-client``).
         mode: ``per-item`` (shared-prefix), ``naive`` or ``one-pass``.
         answer_format: ``lines`` (CARE's two lines) or ``json`` (constrained to a JSON
@@ -67,8 +75,8 @@ class LLMAssessor(Assessor):
         retry_backoff: First backoff in seconds.
         max_new_tokens: Most tokens per answer (one-pass answers get 12 times as many).
         require_reason: Treat an answer without a reason as unreadable.
-        store: A :class:`~care.store.RunStore`; results are written to it as they finish and
-            finished results are reused.
+        store: A :class:`~care.store.RunStore` that :meth:`iter_assess` runs with (the
+            runner reuses finished results and saves fresh ones).
         allow_remote: Allow a backend that sends text off this machine.
         redact: Redact names and contact details before prompting; default: only for remote
             backends (always for them).
@@ -78,6 +86,7 @@ class LLMAssessor(Assessor):
 
     name = "llm"
     requires_fit = False
+    checkpoints_items = True
 
     def __init__(
         self,
@@ -114,9 +123,7 @@ class LLMAssessor(Assessor):
         self.redact = redact
         self.backend_options = backend_options
         self.items = items
-        self._backend: Any = None
-        # True once a generation has worked: a failure before that means a wrong model or URL.
-        self.has_succeeded = False
+        self._client: ModelClient | None = None
 
     # -- set-up -----------------------------------------------------------------------------
 
@@ -134,11 +141,27 @@ class LLMAssessor(Assessor):
                 field="answer_format",
                 fix="use lines (CARE's two-line answer) or json",
             )
-        for name in ("max_reasks", "max_retries"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
-                raise ParameterError(
-                    f"{name} must be an integer >= 0; got {getattr(self, name)!r}", field=name
+        if not isinstance(self.max_reasks, int) or self.max_reasks < 0:
+            raise ParameterError(
+                f"max_reasks must be an integer >= 0; got {self.max_reasks!r}", field="max_reasks"
+            )
+
+    @property
+    def client(self) -> ModelClient:
+        """The model client (the backend with the remote gate, redaction and retries)."""
+        if self._client is None:
+            if isinstance(self.model, ModelClient):
+                self._client = self.model
+            else:
+                self._client = ModelClient(
+                    self.model,
+                    allow_remote=self.allow_remote,
+                    redact=self.redact,
+                    max_retries=self.max_retries,
+                    retry_backoff=self.retry_backoff,
+                    backend_options=self.backend_options,
                 )
+        return self._client
 
     @property
     def instrument_(self) -> Instrument:
@@ -153,27 +176,17 @@ class LLMAssessor(Assessor):
     @property
     def backend(self) -> Any:
         """The backend (built on first use; remote ones need ``allow_remote``)."""
-        if self._backend is None:
-            if isinstance(self.model, str):
-                from care.backends.registry import get_backend
-
-                self._backend = get_backend(self.model, **(self.backend_options or {}))
-            else:
-                self._backend = self.model
-            if self._backend.is_remote and not self.allow_remote:
-                raise ParameterError(
-                    f"the model {self.model_name} is not on this machine, and sending "
-                    "transcripts to it was not allowed",
-                    field="--allow-remote",
-                    fix="pass --allow-remote (names and contact details are redacted first; "
-                    "see `care redact`), or serve the model on 127.0.0.1",
-                )
-        return self._backend
+        return self.client.backend
 
     @property
     def redacts(self) -> bool:
         """Whether transcripts are redacted before prompting."""
-        return bool(self.redact) or bool(self.backend.is_remote)
+        return self.client.redacts
+
+    @property
+    def has_succeeded(self) -> bool:
+        """Whether a generation has worked (a failure before that means a wrong model)."""
+        return self.client.has_succeeded
 
     def perspective_(self) -> str:
         """The prompt perspective: the given one, else the instrument's rater."""
@@ -199,56 +212,75 @@ class LLMAssessor(Assessor):
         self.fitted_ = True
         return self
 
-    # -- assessing --------------------------------------------------------------------------
-
-    def _assess_batch(self, sessions: list[Session]) -> list[SessionAssessment]:
-        self._check_params()
-        return [self.assess_session(session) for session in sessions]
+    # -- identity ---------------------------------------------------------------------------
 
     def session_language(self, session: Session) -> str:
         """The language a session is prompted in."""
-        return self.language or session.language or session_language(session) or "en"
+        return prompt_language(session, self.language)
 
-    def is_done(self, session: Session) -> bool:
-        """Whether the store holds this session's finished assessment."""
-        if self.store is None:
-            return False
-        return self.store.has_assessment(
-            session.id,
-            instrument=self.instrument_.id,
-            model=self.model_name,
-            prompt_version=self.prompt_version(self.session_language(session)),
+    def result_key(self, session: Session) -> ResultKey:
+        """Instrument, model and the prompt version of the session's language."""
+        return ResultKey(
+            self.instrument_.id,
+            self.model_name,
+            self.prompt_version(self.session_language(session)),
         )
 
-    def assess_session(self, session: Session) -> SessionAssessment:
-        """Assess one session (reusing and extending what the store holds)."""
+    def wanted_items(self) -> list[str]:
+        """The item ids rated, in instrument order."""
+        wanted = [item.id for item in self.instrument_.items]
+        if self.items is not None:
+            chosen = set(self.items)
+            wanted = [item_id for item_id in wanted if item_id in chosen]
+        return wanted
+
+    def reuse(self, stored: SessionAssessment) -> SessionAssessment | None:
+        """A stored session covers this run if it holds every item asked for."""
+        wanted = self.wanted_items()
+        if not set(wanted) <= set(stored.items):
+            return None
+        stored.items = {item_id: stored.items[item_id] for item_id in wanted}
+        return stored
+
+    def is_complete(self, assessment: SessionAssessment) -> bool:
+        """Final unless an item failed in the engine (those are retried by a re-run)."""
+        statuses = assessment.meta.get("item_status", {})
+        return all(status != "backend_error" for status in statuses.values())
+
+    # -- assessing --------------------------------------------------------------------------
+
+    def iter_assess(
+        self, sessions: Iterable[Session], batch_size: int = 1
+    ) -> Iterator[SessionAssessment]:
+        """Assess sessions one by one through the runner (with ``store``, if given)."""
+        from care.assessors.run import run
+
+        self.check_fitted()
+        self._check_params()
+        yield from run(self, sessions, store=self.store, batch_size=batch_size)
+
+    def assess_batch(self, sessions: list[Session], store: Any = None) -> list[SessionAssessment]:
+        self._check_params()
+        return [self.assess_session(session, store) for session in sessions]
+
+    def _assess_batch(self, sessions: list[Session]) -> list[SessionAssessment]:
+        return self.assess_batch(sessions)
+
+    def assess_session(self, session: Session, store: Any = None) -> SessionAssessment:
+        """Assess one session, reusing and saving its items in ``store`` (a run store)."""
         instrument = self.instrument_
         language = self.session_language(session)
         template = self.template(language)
-        version = template.prompt_version(self.mode, self.answer_format)
-        key = {"instrument": instrument.id, "model": self.model_name, "prompt_version": version}
-        wanted = [item.id for item in instrument.items]
-        if self.items is not None:
-            wanted = [item_id for item_id in wanted if item_id in set(self.items)]
-        if self.store is not None:
-            stored = self.store.get_assessment(session.id, **key)
-            if stored is not None and set(wanted) <= set(stored.items):
-                stored.items = {item_id: stored.items[item_id] for item_id in wanted}
-                return stored
-        rows = self.store.item_rows(session.id, **key) if self.store is not None else []
+        key = self.result_key(session)
+        wanted = self.wanted_items()
+        rows = store.item_rows(session.id, **key.store_fields()) if store is not None else []
         results: dict[str, tuple[ItemRating, dict[str, Any]]] = {
             rating.item_id: (rating, info)
             for rating, info in rows
             if info["status"] != "backend_error"
         }
-        prompted = session
-        redactions = 0
-        if self.redacts:
-            from care.redaction import redact_session
-
-            prompted, found = redact_session(session)
-            redactions = len(found)
         todo = [item_id for item_id in wanted if item_id not in results]
+        prompted, redactions = self.client.prepare(session) if todo else (session, 0)
         if todo:
             started = time.perf_counter()
             if self.mode == "one-pass":
@@ -260,8 +292,8 @@ class LLMAssessor(Assessor):
                 )
             for item_id, (rating, info) in fresh:
                 results[item_id] = (rating, info)
-                if self.store is not None:
-                    self.store.put_item(rating, language=language, **info, **key)
+                if store is not None:
+                    store.put_item(rating, language=language, **info, **key.store_fields())
             logger.info(
                 "session %s: %d items rated in %.1fs",
                 session.id,
@@ -274,16 +306,16 @@ class LLMAssessor(Assessor):
         for info in infos.values():
             for name, count in (info.get("usage") or {}).items():
                 usage[name] = usage.get(name, 0) + count
-        assessment = SessionAssessment(
+        return SessionAssessment(
             session_id=session.id,
             instrument=instrument.id,
             model=self.model_name,
-            model_version=version,
+            model_version=key.version,
             items=items,
             language=language,
             meta={
                 "mode": self.mode,
-                "prompt_version": version,
+                "prompt_version": key.version,
                 "expected_scores": {
                     key_: info["expected"]
                     for key_, info in infos.items()
@@ -295,11 +327,6 @@ class LLMAssessor(Assessor):
                 "redactions": redactions,
             },
         )
-        if self.store is not None and all(
-            info["status"] != "backend_error" for info in infos.values()
-        ):
-            self.store.put_assessment(assessment, prompt_version=version, write_items=False)
-        return assessment
 
     # -- one item ---------------------------------------------------------------------------
 
@@ -335,24 +362,8 @@ class LLMAssessor(Assessor):
         )
 
     def generate(self, messages: list[dict[str, str]], options: Any) -> Any:
-        """One generation, retrying transient engine errors with exponential backoff."""
-        from care.backends.base import BackendError, TransientBackendError
-
-        delay = self.retry_backoff
-        for attempt in range(self.max_retries + 1):
-            try:
-                generation = self.backend.generate(messages, options)
-                self.has_succeeded = True
-                return generation
-            except TransientBackendError as error:
-                if attempt == self.max_retries:
-                    raise
-                logger.warning("transient engine error (%s); retrying in %.1fs", error, delay)
-                time.sleep(delay)
-                delay *= 2
-            except BackendError:
-                raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        """One generation through the model client (transient errors retried)."""
+        return self.client.generate(messages, options)
 
     def _backend_failure(
         self, session: Session, item_id: str, error: CareError

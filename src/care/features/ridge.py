@@ -24,8 +24,11 @@ class RidgeModel:
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Predictions, one row per row of ``features`` (missing features count as the
-        training mean)."""
-        return standardize(features, self.mean, self.scale) @ self.coef + self.intercept
+        training mean). Each row is computed on its own (an elementwise product and sum, not
+        a matrix product whose blocking depends on the batch), so a session gets the same
+        score to the last bit whatever batch it is in."""
+        standardized = standardize(features, self.mean, self.scale)
+        return (standardized[:, :, None] * self.coef[None, :, :]).sum(axis=1) + self.intercept
 
 
 def fit_ridge(features: np.ndarray, targets: np.ndarray, alpha: float = 1.0) -> RidgeModel:

@@ -178,3 +178,11 @@ __all__ = [
     "PromptTemplate",
     "get_template",
 ]
+
+
+def prompt_language(session: Session, language: str | None = None) -> str:
+    """The language a session is prompted in: ``language`` if given, else the session's
+    own (declared or detected), else English."""
+    from care.data.language import session_language
+
+    return language or session.language or session_language(session) or "en"

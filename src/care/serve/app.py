@@ -88,7 +88,7 @@ class Service:
         )
         self._specs[BUILTIN] = None
         self.default = default
-        self._lite: dict[str, Any] = {}
+        self._assessors: dict[tuple[str, str | None], Any] = {}
         self._lock = threading.Lock()
 
     # -- input ------------------------------------------------------------------------------
@@ -147,9 +147,12 @@ class Service:
         job_id: str | None = None,
     ) -> list[str]:
         """Assess ``sessions``, store the results, and return their assessment ids."""
+        from care.assessors.run import run
         from care.store import RunStore
 
         model = self.check_model(model)
+        if instrument is not None:
+            _instrument(instrument)
         originals = [session.id for session in sessions]
         ids = [new_id() for _ in sessions]
         turns = [
@@ -162,16 +165,13 @@ class Service:
         for session, assessment_id in zip(sessions, ids, strict=True):
             session.id = assessment_id
         with self._lock:
-            if self.models[model].kind == "llm":
-                results = self._assess_llm(sessions, instrument, model)
-            else:
-                results = self._assess_lite(sessions, instrument, model)
-        store = RunStore(self.store_path)
-        try:
-            for assessment in results:
-                store.put_assessment(assessment)
-        finally:
-            store.close()
+            assessor = self._assessor(model, instrument)
+            self._check(assessor, sessions, instrument, model)
+            store = RunStore(self.store_path)
+            try:
+                results = list(run(assessor, sessions, store=store, store_incomplete=True))
+            finally:
+                store.close()
         by_id = {assessment.session_id: assessment for assessment in results}
         for position, assessment_id in enumerate(ids):
             record = by_id[assessment_id].to_record()
@@ -180,54 +180,43 @@ class Service:
             )
         return ids
 
-    def _assess_lite(self, sessions: list[Any], instrument: str | None, model: str) -> list:
-        from care.assessors.lite import LiteAssessor
-        from care.data.language import session_language
-        from care.instruments import get_instrument
+    def _assessor(self, model: str, instrument: str | None) -> Any:
+        """The assessor of ``model`` (built once per model and instrument, then kept)."""
+        from care.assessors.registry import get_assessor
 
-        assessor = self._lite.get(model)
-        if assessor is None:
-            assessor = self._lite[model] = LiteAssessor(model=self._specs[model])
+        kind = self.models[model].kind
+        key = (model, instrument if kind == "llm" else None)
+        if key not in self._assessors:
+            options: dict[str, Any] = {}
+            if kind == "llm":
+                options = {"instrument": instrument, "allow_remote": self.allow_remote}
+            assessor = get_assessor(self._specs[model] or "care-lite", **options)
+            if kind == "llm":
+                assessor.client.check()  # refuses a remote model without the opt-in
+            self._assessors[key] = assessor
+        return self._assessors[key]
+
+    def _check(self, assessor: Any, sessions: list[Any], instrument: str | None, model: str):
+        """The built-in model's checks: a model for every language, the right instrument."""
+        if self.models[model].kind == "llm":
+            return
         try:
             assessor.check_languages(sessions)
         except CareError as error:
             raise DataError(
                 error.problem.message, field="session.language", fix=error.problem.fix
             ) from None
-        if instrument is not None:
-            wanted = _instrument(instrument).id
-            for session in sessions:
-                language = session.language or session_language(session) or "en"
-                trained = assessor.predictor(language).model.config.instrument
-                if wanted != trained:
-                    raise ParameterError(
-                        f"the model {model} predicts '{trained}' for '{language}' sessions, "
-                        f"not '{wanted}'",
-                        field="instrument",
-                        fix=f"leave instrument out, or ask for '{trained}'",
-                    )
-            get_instrument(wanted)
-        return list(assessor.assess(sessions))
-
-    def _assess_llm(self, sessions: list[Any], instrument: str | None, model: str) -> list:
-        from care.assessors.llm import LLMAssessor
-        from care.data.corpus import Corpus
-        from care.store import RunStore
-
-        if instrument is not None:
-            _instrument(instrument)
-        store = RunStore(self.store_path)
-        try:
-            assessor = LLMAssessor(
-                self._specs[model],
-                instrument=instrument,
-                store=store,
-                allow_remote=self.allow_remote,
-            ).fit(Corpus(sessions))
-            assessor.backend  # noqa: B018 - refuses a remote model without the opt-in
-            return list(assessor.iter_assess(sessions, batch_size=1))
-        finally:
-            store.close()
+        for session in sessions:
+            try:
+                assessor.check_instrument([session], instrument)
+            except ParameterError:
+                trained = assessor.result_key(session).instrument
+                raise ParameterError(
+                    f"the model {model} predicts '{trained}' for '{session.language}' "
+                    f"sessions, not '{_instrument(instrument).id}'",
+                    field="instrument",
+                    fix=f"leave instrument out, or ask for '{trained}'",
+                ) from None
 
     # -- reading ----------------------------------------------------------------------------
 

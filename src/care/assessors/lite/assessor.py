@@ -15,7 +15,8 @@ from care.assessors.lite.predictor import LitePredictor
 from care.data.corpus import Corpus
 from care.data.language import session_language
 from care.data.session import Session
-from care.errors import DataError, ModelError
+from care.errors import DataError, ModelError, ParameterError
+from care.identity import ResultKey
 from care.instruments import Instrument
 from care.results import Evidence, ItemRating, SessionAssessment
 
@@ -122,6 +123,45 @@ class LiteAssessor(Assessor):
         self.fitted_ = True
         return self
 
+    def result_key(self, session: Session) -> ResultKey:
+        """The instrument, name and weights' release of the model for the session's language
+        (the cut models have their own names)."""
+        model = self._predictor_for(session).model
+        return ResultKey(model.config.instrument, model.name, model.release)
+
+    def check_instrument(self, sessions: Sequence[Session], instrument: str | None) -> None:
+        """Refuse an instrument the models for ``sessions`` were not trained for.
+
+        Raises:
+            ParameterError: Names the instrument the model predicts and how to train one.
+        """
+        if instrument is None:
+            return
+        from care.instruments import get_instrument
+
+        wanted = get_instrument(instrument).id
+        for session in sessions:
+            trained = self._predictor_for(session).model.config.instrument
+            if wanted != trained:
+                raise ParameterError(
+                    f"the model predicts '{trained}', not '{wanted}'",
+                    field="--instrument",
+                    fix=f"train a model for it (care train lite --data RATED_SESSIONS "
+                    f"--instrument {wanted} --out model.npz) and pass --model model.npz",
+                )
+
+    def _predictor_for(self, session: Session) -> LitePredictor:
+        language = session.language or session_language(session) or "en"
+        try:
+            return self.predictor(language)
+        except ModelError as error:
+            raise ModelError(
+                f"session '{session.id}' is in '{language}': {error.problem.message}",
+                file=error.problem.file,
+                field="language",
+                fix=error.problem.fix,
+            ) from None
+
     def check_languages(self, sessions: Sequence[Session]) -> None:
         """Load the model of every language among ``sessions`` before any is assessed, so a
         session in a language without a model stops the run before it starts.
@@ -132,18 +172,9 @@ class LiteAssessor(Assessor):
         seen: set[str] = set()
         for session in sessions:
             language = session.language or session_language(session) or "en"
-            if language in seen:
-                continue
-            seen.add(language)
-            try:
-                self.predictor(language)
-            except ModelError as error:
-                raise ModelError(
-                    f"session '{session.id}' is in '{language}': {error.problem.message}",
-                    file=error.problem.file,
-                    field="language",
-                    fix=error.problem.fix,
-                ) from None
+            if language not in seen:
+                seen.add(language)
+                self._predictor_for(session)
 
     def predictor(self, language: str) -> LitePredictor:
         """The predictor for sessions in ``language`` (loaded on first use)."""
