@@ -115,7 +115,7 @@ def test_tfidf_rows_are_normalised_and_token_effects_add_up() -> None:
 def test_dual_ridge_equals_ridge_on_centred_features() -> None:
     from scipy import sparse
 
-    from care.train.lite import solve_dual_ridge
+    from care.assessors.lite.fit import solve_dual_ridge
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(40, 5)) + 3

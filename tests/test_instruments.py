@@ -613,3 +613,31 @@ def test_unknown_instrument_id_lists_the_builtins() -> None:
     assert info.value.problem.field == "instrument"
     for instrument_id in BUILTINS:
         assert instrument_id in message
+
+
+def test_table_scores_follow_the_instrument_key_with_reverse_keyed_items() -> None:
+    import numpy as np
+
+    from care.instruments import get_instrument
+    from care.instruments.scoring import score_matrix
+    from care.train.report import score_columns
+
+    instrument = get_instrument("wai-o-s")
+    reversed_items = [item.id for item in instrument.items if item.reverse_keyed]
+    assert reversed_items, "wai-o-s has reverse-keyed items"
+    rng = np.random.default_rng(0)
+    ids = list(instrument.item_ids)
+    values = rng.integers(1, 8, size=(5, len(ids))).astype(float)
+    values[0, 0] = np.nan
+    expected = [
+        instrument.dimension_scores(
+            {i: v for i, v in zip(ids, row, strict=True) if not np.isnan(v)}, min_items=1
+        )
+        for row in values
+    ]
+    table = score_columns(values, ids, instrument)
+    matrix = score_matrix(instrument, values, ids)
+    for row, scores in enumerate(expected):
+        for name, score in scores.items():
+            assert table[name][row] == pytest.approx(score)
+            assert matrix[name][row] == pytest.approx(score)

@@ -13,12 +13,12 @@ from click.testing import CliRunner
 from care.assessors import LiteAssessor, MeanRatingAssessor
 from care.assessors.lite import LiteConfig, LiteModel, load_shipped_model
 from care.assessors.lite.features import tokenize_sessions
+from care.assessors.lite.fit import train
 from care.assessors.lite.predictor import LitePredictor
 from care.cli.main import cli
 from care.data import load_corpus
 from care.errors import ModelError
 from care.evaluate.metrics import pearson
-from care.train.lite import train
 from shared_data import ENGLISH, needs_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -256,8 +256,8 @@ def test_cli_refuses_a_language_without_a_model_before_writing_anything(tmp_path
 
 
 def test_cv_report_compares_how_distinct_the_dimensions_are() -> None:
+    from care.assessors.lite.fit import CrossValidation
     from care.instruments import get_instrument
-    from care.train.lite import CrossValidation
     from care.train.report import cv_report, format_cv_report
 
     instrument = get_instrument("wai-sr-client")

@@ -6,12 +6,11 @@ import pytest
 
 from care.assessors.parsing import (
     AnswerParseError,
-    extract_quotes,
     parse_item_answer,
     parse_one_pass_answer,
-    verify_quotes,
 )
 from care.data.session import Session, Turn
+from care.evidence import extract_quotes, verify_quotes
 
 VALUES = (1, 2, 3, 4, 5)
 EN = ("Seldom", "Sometimes", "Fairly often", "Very often", "Always")

@@ -4,7 +4,8 @@ whitespace), lengths, rating consistency, duplicates, inter-reviewer agreement."
 from __future__ import annotations
 
 from care.data.session import Session, Turn
-from care.rationales.check import check_rationales, locate_quote, rating_inconsistent
+from care.evidence import find_quote
+from care.rationales.check import check_rationales, rating_inconsistent
 from care.rationales.store import Review
 
 EN = Session(
@@ -28,20 +29,20 @@ ZH = Session(
 
 
 def test_quotes_found_with_their_turn_english_and_chinese() -> None:
-    assert locate_quote("I keep putting off my thesis", EN) == 1
+    assert find_quote("I keep putting off my thesis", EN) == 1
     # changed whitespace and trailing punctuation still match
-    assert locate_quote("I keep  putting off\nmy thesis,", EN) == 1
+    assert find_quote("I keep  putting off\nmy thesis,", EN) == 1
     # half-width comma for the Chinese full-width one, and a dropped full stop
-    assert locate_quote("我最近总是失眠,白天上班也没有精神", ZH) == 1
-    assert locate_quote("我最近总是失眠，\n白天上班", ZH) is None  # a space added: no match
-    assert locate_quote("  失眠，白天上班 。", ZH) == 1  # edge spaces/punctuation stripped
+    assert find_quote("我最近总是失眠,白天上班也没有精神", ZH) == 1
+    assert find_quote("我最近总是失眠，\n白天上班", ZH) is None  # a space added: no match
+    assert find_quote("  失眠，白天上班 。", ZH) == 1  # edge spaces/punctuation stripped
     # an ellipsis marks left-out words
-    assert locate_quote("I keep putting off...guilty", EN) == 1
+    assert find_quote("I keep putting off...guilty", EN) == 1
     # changed words or changed inner punctuation do not match; case matters
-    assert locate_quote("I keep putting off my essay", EN) is None
-    assert locate_quote("I keep putting off my thesis and I feel", EN) is None
-    assert locate_quote("i keep putting off", EN) is None
-    assert locate_quote("我最近总是睡不着", ZH) is None
+    assert find_quote("I keep putting off my essay", EN) is None
+    assert find_quote("I keep putting off my thesis and I feel", EN) is None
+    assert find_quote("i keep putting off", EN) is None
+    assert find_quote("我最近总是睡不着", ZH) is None
 
 
 def test_report_counts_quotes_lengths_tone_duplicates() -> None:

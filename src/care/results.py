@@ -246,7 +246,9 @@ class Assessments:
 
     def to_jsonl(self, path: str | Path) -> None:
         """Write one JSON record per session."""
-        with open(path, "w", encoding="utf-8") as handle:
+        from care.output.atomic import atomic_write
+
+        with atomic_write(path) as handle:
             for assessment in self._items:
                 handle.write(json.dumps(assessment.to_record(), ensure_ascii=False) + "\n")
 

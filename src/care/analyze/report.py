@@ -44,6 +44,7 @@ from care.evaluate.plots import (
     px,
 )
 from care.instruments import get_instrument
+from care.output import check_output_dir, write_text_atomic
 from care.results import Assessments
 
 log = logging.getLogger(__name__)
@@ -364,8 +365,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 def write_analysis(analysis: Analysis, out_dir: str | Path) -> dict[str, Path]:
     """Write ``report.html``, one CSV per table and ``analysis.json`` (all tables) to
     ``out_dir``; returns name to path."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir(out_dir)
     tables = {
         "sessions": analysis.sessions,
         "distributions": analysis.distributions,
@@ -381,7 +381,7 @@ def write_analysis(analysis: Analysis, out_dir: str | Path) -> dict[str, Path]:
     paths: dict[str, Path] = {}
     for name, frame in tables.items():
         paths[name] = out / f"{name}.csv"
-        frame.to_csv(paths[name], index=False)
+        write_text_atomic(paths[name], frame.to_csv(index=False))
     summary = {
         "model": analysis.model,
         "instrument": analysis.instrument,
@@ -393,7 +393,7 @@ def write_analysis(analysis: Analysis, out_dir: str | Path) -> dict[str, Path]:
         "tables": {name: _records(frame) for name, frame in tables.items() if name != "sessions"},
     }
     paths["json"] = out / "analysis.json"
-    paths["json"].write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8")
+    write_text_atomic(paths["json"], json.dumps(summary, ensure_ascii=False, indent=1))
     paths["html"] = out / "report.html"
-    paths["html"].write_text(render_html(analysis), encoding="utf-8")
+    write_text_atomic(paths["html"], render_html(analysis))
     return paths

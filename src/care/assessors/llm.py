@@ -34,12 +34,12 @@ from care.assessors.parsing import (
     AnswerParseError,
     parse_item_answer,
     parse_one_pass_answer,
-    verify_quotes,
 )
 from care.backends.client import ModelClient
 from care.data.corpus import Corpus
 from care.data.session import Session
 from care.errors import CareError, ParameterError
+from care.evidence import verify_quotes
 from care.identity import ResultKey
 from care.instruments import Instrument
 from care.prompts import ANSWER_FORMATS, PromptTemplate, get_template, prompt_language

@@ -1,5 +1,5 @@
 """Reading a model's answers: CARE's two-line answer or a JSON object, English or Chinese,
-and checking the quotes of a rationale against the transcript.
+(quotes are checked against the transcript by :mod:`care.evidence`).
 
 Parsing never guesses: an answer without exactly one valid option raises
 :class:`AnswerParseError`, whose message says why (it is sent back to the model when the
@@ -11,10 +11,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from difflib import SequenceMatcher
-
-from care.data.session import Session
-from care.results import Evidence
 
 _CHOICE_PREFIX = re.compile(
     r"^\s*(?:[*#>\-\s]*)(?:the\s+)?(?:choice|answer|option|selected option|rating|score|"
@@ -27,7 +23,6 @@ _REASON_PREFIX = re.compile(
 )
 _NUMBER = re.compile(r"(?<![\d.])(\d+)(?![\d])")
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
-_QUOTES = re.compile(r"\"([^\"\n]{3,}?)\"|“([^”]{2,}?)”|「([^」]{2,}?)」|『([^』]{2,}?)』")
 _CHOICE_KEYS = ("choice", "option", "answer", "rating", "score", "value", "选项", "选择", "答案")
 _REASON_KEYS = ("reason", "rationale", "explanation", "理由", "原因")
 
@@ -211,46 +206,3 @@ def _json_value(text: str) -> object | None:
 def _json_object(text: str) -> dict | None:
     value = _json_value(text) if "{" in text else None
     return value if isinstance(value, dict) else None
-
-
-# -- quotes --------------------------------------------------------------------------------
-
-
-def extract_quotes(text: str | None) -> list[str]:
-    """The quoted spans of a rationale ("...", “...”, 「...」, 『...』), in order, deduplicated."""
-    if not text:
-        return []
-    found: list[str] = []
-    for match in _QUOTES.finditer(text):
-        quote = next(group for group in match.groups() if group is not None).strip()
-        if quote and quote not in found:
-            found.append(quote)
-    return found
-
-
-def _normalise(text: str) -> str:
-    text = text.replace("’", "'").replace("‘", "'").replace("，", ",").replace("。", ".")
-    return " ".join(text.split()).strip(" .,!?;:…").lower()
-
-
-def verify_quotes(rationale: str | None, session: Session) -> list[Evidence]:
-    """Evidence for every quote in ``rationale``: the turn it comes from and whether it was
-    found verbatim (ignoring case, spacing and trailing punctuation). A quote found nowhere
-    is cited at the most similar turn with ``verbatim=False``."""
-    evidence = []
-    turns = [(turn.index, _normalise(turn.text)) for turn in session.turns]
-    for quote in extract_quotes(rationale):
-        needle = _normalise(quote)
-        if not needle:
-            continue
-        hit = next((index for index, text in turns if needle in text), None)
-        if hit is not None:
-            evidence.append(Evidence(turn_index=hit, quote=quote, verbatim=True))
-            continue
-        best, best_ratio = (turns[0][0] if turns else 0), -1.0
-        for index, text in turns:
-            ratio = SequenceMatcher(None, needle, text).find_longest_match().size / len(needle)
-            if ratio > best_ratio:
-                best, best_ratio = index, ratio
-        evidence.append(Evidence(turn_index=best, quote=quote, verbatim=False))
-    return evidence

@@ -1,7 +1,8 @@
 """Entry point of the ``care`` command: the command group and its error handling.
 
-A user's mistake (a :class:`~care.errors.CareError`) is printed as one line on
-standard error and the command exits with code 2, without a traceback.
+A user's mistake (a :class:`~care.errors.CareError`, or an operating-system error on a path
+the user gave) is printed as one line on standard error and the command exits with code 2,
+without a traceback.
 """
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ from typing import Any
 import click
 
 from care import __version__
-from care.errors import CareError
+from care.errors import CareError, os_error
+
+
+def _report(error: CareError) -> None:
+    click.echo(f"error: {error}", err=True)
+    for problem in getattr(error, "problems", [])[1:20]:
+        click.echo(f"error: {problem}", err=True)
 
 
 class CareGroup(click.Group):
@@ -22,9 +29,12 @@ class CareGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CareError as error:
-            click.echo(f"error: {error}", err=True)
-            for problem in getattr(error, "problems", [])[1:20]:
-                click.echo(f"error: {problem}", err=True)
+            _report(error)
+            ctx.exit(2)
+        except OSError as error:
+            # A path the user gave that the system refuses (missing, read-only, full disk,
+            # a loop of links, ...): a user's problem, said in one line.
+            _report(os_error(error))
             ctx.exit(2)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)

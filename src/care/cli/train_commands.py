@@ -16,11 +16,12 @@ from care.cli.options import input_options, loader_arguments, rated_data_option
 from care.cli.train_sft_commands import sft
 from care.data.corpus import Corpus
 from care.errors import ParameterError
+from care.output import write_text_atomic
 
 if TYPE_CHECKING:
+    from care.assessors.lite.fit import CrossValidation
     from care.assessors.lite.model import LiteConfig
     from care.instruments import Instrument
-    from care.train.lite import CrossValidation
 
 
 @click.group()
@@ -137,11 +138,11 @@ def train_lite(
         care train lite --data ../shared/data/kokorochat/kokorochat_english.jsonl.gz
         --out care-lite-en.npz
     """
+    from care.assessors.lite.fit import calibrated, cross_validate
+    from care.assessors.lite.fit import train as train_model
     from care.assessors.lite.model import LiteConfig
     from care.data.io import load_corpus
     from care.instruments import get_instrument
-    from care.train.lite import calibrated, cross_validate
-    from care.train.lite import train as train_model
     from care.train.report import cv_report, format_cv_report
 
     console = Console(stderr=True)
@@ -175,7 +176,7 @@ def train_lite(
         info["cross_validation"] = {k: v for k, v in summary.items() if k != "items"}
         click.echo(format_cv_report(summary))
         if report is not None:
-            report.write_text(json.dumps(summary, indent=2), encoding="utf-8")
+            write_text_atomic(report, json.dumps(summary, indent=2))
         if cv_out is not None:
             write_cv_predictions(cv, predicted, corpus, resolved, config, cv_out)
     with console.status("fitting on all sessions"):

@@ -30,6 +30,7 @@ from care.evaluate.plots import (
 from care.evaluate.report import Evaluation, EvaluationView, calibration_curve
 from care.evaluate.systems import SystemPredictions
 from care.evaluate.targets import HEADLINE_METRICS, METRIC_LABELS, METRIC_VARIANTS, Target
+from care.output import check_output_dir, write_text_atomic
 
 __all__ = ["calibration_curve", "render_html", "write_reports"]
 
@@ -503,14 +504,13 @@ def write_reports(evaluation: Evaluation, out_dir: str | Path) -> dict[str, Path
     Returns:
         ``{"html": path, "markdown": path, "json": path}``.
     """
-    folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = check_output_dir(out_dir)
     paths = {
         "html": folder / "report.html",
         "markdown": folder / "report.md",
         "json": folder / "report.json",
     }
-    paths["html"].write_text(render_html(evaluation), encoding="utf-8")
-    paths["markdown"].write_text(evaluation.to_markdown(full=True), encoding="utf-8")
-    paths["json"].write_text(evaluation.to_json() + "\n", encoding="utf-8")
+    write_text_atomic(paths["html"], render_html(evaluation))
+    write_text_atomic(paths["markdown"], evaluation.to_markdown(full=True))
+    write_text_atomic(paths["json"], evaluation.to_json() + "\n")
     return paths

@@ -39,8 +39,6 @@ from __future__ import annotations
 
 import math
 import re
-import string
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -48,8 +46,13 @@ from pathlib import Path
 from typing import Any
 
 from care.data.language import detect_language
-from care.data.session import Session
 from care.errors import MissingDependencyError, ParameterError
+from care.evidence import (
+    Transcript,
+    extract_quotes,
+    normalize_for_matching,
+    quote_found,
+)
 
 __all__ = [
     "QuoteFaithfulness",
@@ -65,59 +68,9 @@ __all__ = [
     "score_rationales",
 ]
 
-#: Opening and closing marks of the quoted spans that :func:`extract_quotes` finds.
-QUOTE_MARKS: tuple[tuple[str, str], ...] = (
-    ("\u201c", "\u201d"),  # “ ”
-    ('"', '"'),
-    ("\u300c", "\u300d"),  # 「 」
-    ("\u300e", "\u300f"),  # 『 』
-)
-_QUOTE_PATTERN = re.compile(
-    "|".join(
-        f"{re.escape(opening)}([^{re.escape(closing)}]*){re.escape(closing)}"
-        for opening, closing in QUOTE_MARKS
-    )
-)
-# Punctuation that NFKC leaves alone, mapped to its ASCII counterpart before matching.
-_PUNCTUATION_MAP = str.maketrans(
-    {
-        "\u3002": ".",  # 。
-        "\u3001": ",",  # 、
-        "\uff61": ".",  # ｡ half-width ideographic full stop
-        "\uff64": ",",  # ､
-        "\u201c": '"',
-        "\u201d": '"',
-        "\u201e": '"',
-        "\u201f": '"',
-        "\u300c": '"',
-        "\u300d": '"',
-        "\u300e": '"',
-        "\u300f": '"',
-        "\u00ab": '"',
-        "\u00bb": '"',
-        "\u2018": "'",
-        "\u2019": "'",
-        "\u201a": "'",
-        "\u201b": "'",
-        "\u2010": "-",
-        "\u2011": "-",
-        "\u2012": "-",
-        "\u2013": "-",
-        "\u2014": "-",
-        "\u2015": "-",
-        "\u2026": "...",  # …
-        "\u301c": "~",  # 〜
-    }
-)
-_WHITESPACE = re.compile(r"\s+")
-_ELLIPSIS = re.compile(r"\.{3,}")
-# Characters stripped from both ends of a quote before matching.
-_EDGE = string.punctuation + " "
 _WORD = re.compile(r"\w+")
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_SPLIT = re.compile(f"[{_CJK}]|[^{_CJK}]+")
-
-Transcript = Session | str | Sequence[str]
 
 
 @dataclass(frozen=True)
@@ -459,86 +412,6 @@ def bertscore(
 
 
 # ------------------------------------------------------------------------- quotes
-
-
-def normalize_for_matching(text: str) -> str:
-    """Text as compared by :func:`quote_found`.
-
-    1. Unicode NFKC: full-width letters, digits and punctuation become their half-width
-       forms (``，`` -> ``,``, ``！`` -> ``!``, ``Ａ`` -> ``A``, ideographic space -> space).
-    2. Punctuation NFKC keeps is mapped to ASCII: ``。`` -> ``.``, ``、`` -> ``,``, curly
-       and corner quotes (“ ” 「 」 『 』 « ») -> ``"``, curly single quotes -> ``'``,
-       dashes (‐ ‑ ‒ – — ―) -> ``-``, ``…`` -> ``...``, ``〜`` -> ``~``.
-    3. Every run of whitespace (newlines included) becomes one space; ends are stripped.
-
-    Case is kept: a quote must match letter for letter.
-    """
-    text = unicodedata.normalize("NFKC", text).translate(_PUNCTUATION_MAP)
-    return _WHITESPACE.sub(" ", text).strip()
-
-
-def extract_quotes(text: str, min_chars: int = 2) -> list[str]:
-    """The quoted spans of a rationale, in order.
-
-    A quoted span is the text between “ and ”, between two straight double quotes ``"``,
-    between 「 and 」, or between 『 and 』; spans are found left to right without
-    overlap, so a quote inside another quote is part of the outer one. Single quotes are
-    not quote marks (they double as apostrophes). Spans shorter than ``min_chars``
-    characters after :func:`normalize_for_matching` and edge stripping are left out (a
-    quoted letter is not a quote).
-
-    Returns:
-        The spans as written (not normalised).
-    """
-    quotes = []
-    for match in _QUOTE_PATTERN.finditer(text):
-        span = next(group for group in match.groups() if group is not None)
-        if len(_clean(span)) >= min_chars:
-            quotes.append(span)
-    return quotes
-
-
-def _clean(span: str) -> str:
-    return normalize_for_matching(span).strip(_EDGE)
-
-
-def _turn_texts(transcript: Transcript) -> list[str]:
-    if isinstance(transcript, Session):
-        return [turn.text for turn in transcript.turns]
-    if isinstance(transcript, str):
-        return [transcript]
-    return [str(text) for text in transcript]
-
-
-def quote_found(quote: str, transcript: Transcript) -> bool:
-    """Whether a quote is found verbatim in a transcript.
-
-    What counts: after :func:`normalize_for_matching` of both sides, and with
-    punctuation and spaces stripped from both ends of the quote, the quote is a substring
-    of one turn's text (a quote never spans two turns). An ellipsis inside the quote
-    (``...`` or ``…``) marks left-out words: the parts between ellipses must then all be
-    found, in order, in the same turn. A quote that is empty after stripping is not
-    found. Case matters.
-
-    Args:
-        quote: The quoted span (as returned by :func:`extract_quotes`).
-        transcript: A :class:`~care.data.Session`, a list of turn texts, or one text.
-    """
-    parts = [part.strip(_EDGE) for part in _ELLIPSIS.split(normalize_for_matching(quote))]
-    parts = [part for part in parts if part]
-    if not parts:
-        return False
-    for turn in _turn_texts(transcript):
-        text = normalize_for_matching(turn)
-        position = 0
-        for part in parts:
-            found = text.find(part, position)
-            if found < 0:
-                break
-            position = found + len(part)
-        else:
-            return True
-    return False
 
 
 @dataclass(frozen=True)

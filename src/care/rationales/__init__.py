@@ -1,7 +1,7 @@
 """Rationale curation: draft with a teacher model, review (offline spreadsheet), check, and
 export the curated set. See ``docs/rationales.md``."""
 
-from care.rationales.check import check_rationales, locate_quote
+from care.rationales.check import check_rationales
 from care.rationales.curated import curated_records, write_curated
 from care.rationales.draft import draft_rationales, get_draft_template
 from care.rationales.sheet import export_sheet, import_sheet
@@ -17,6 +17,5 @@ __all__ = [
     "export_sheet",
     "get_draft_template",
     "import_sheet",
-    "locate_quote",
     "write_curated",
 ]

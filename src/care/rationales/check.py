@@ -4,7 +4,7 @@ Checks, per rationale and over the set:
 
 Quotes
     Each quoted span (“…”, "…", 「…」, 『…』) is looked up with
-    :func:`care.evaluate.rationales.quote_found`, turn by turn, so the report gives the turn
+    :func:`care.evidence.quote_found`, turn by turn, so the report gives the turn
     it comes from. What counts as a match: after Unicode NFKC (full-width -> half-width),
     Chinese/curly punctuation mapped to ASCII (。 -> ., ， -> ,, “ ” -> ", … -> ...) and every
     whitespace run made one space, with punctuation and spaces stripped from the quote's
@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from care.data.session import Session
-from care.evaluate.rationales import extract_quotes, normalize_for_matching, quote_found
+from care.evidence import extract_quotes, find_quote, normalize_for_matching
 from care.rationales.store import REVIEW_SCALES, Review
 
 _POSITIVE_EN = (
@@ -139,15 +139,6 @@ class RationaleCheck:
     inconsistent: bool = False
     duplicate_of: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-
-
-def locate_quote(quote: str, session: Session) -> int | None:
-    """The index of the first turn of ``session`` in which ``quote`` is found (see the module
-    docstring for what counts), or None."""
-    for turn in session.turns:
-        if quote_found(quote, [turn.text]):
-            return turn.index
-    return None
 
 
 def text_length(text: str, language: str | None = None) -> int:
@@ -282,7 +273,7 @@ def check_rationales(
             check.problems.append("no transcript for this session")
         else:
             for quote in quotes:
-                turn = locate_quote(quote, session)
+                turn = find_quote(quote, session)
                 check.quotes.append(QuoteCheck(quote, turn is not None, turn))
                 if turn is None:
                     check.problems.append(f"quote not found: {quote[:40]!r}")

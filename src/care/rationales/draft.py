@@ -3,7 +3,7 @@ the teacher explains that rating in CARE's style (a session-level judgement, the
 exchanges quoted).
 
 The backend, the remote opt-in, redaction and the retrying of transient engine errors are
-the LLM assessor's (:class:`~care.assessors.llm.LLMAssessor`): a remote teacher needs
+the model client's (:class:`~care.backends.client.ModelClient`): a remote teacher needs
 ``allow_remote`` and always sees redacted transcripts. Every draft is written to the store as
 soon as it is made; a re-run skips finished drafts and retries engine failures. An answer
 with no usable text is stored as ``parse_failure`` with the raw output (never dropped).
@@ -159,7 +159,7 @@ def draft_rationales(
         Counts: ``drafted``, ``skipped``, ``parse_failure``, ``backend_error``.
     """
     from care.assessors.base import resolve_instrument
-    from care.assessors.llm import LLMAssessor
+    from care.backends.client import ModelClient
 
     if perspective not in PERSPECTIVES:
         raise ParameterError(
@@ -174,12 +174,10 @@ def draft_rationales(
             fix="give characters (Chinese) or words (other languages), e.g. 150",
         )
     inst = resolve_instrument(instrument, "wai-sr-client")
-    # The assessor supplies the backend, the remote opt-in, redaction and retries.
-    caller = LLMAssessor(
+    # The model client supplies the backend, the remote opt-in, redaction and retries.
+    caller = ModelClient(
         teacher,
-        instrument=inst,
         max_retries=max_retries,
-        max_new_tokens=max_new_tokens,
         allow_remote=allow_remote,
         redact=redact,
         backend_options=backend_options,
@@ -202,23 +200,19 @@ def draft_rationales(
         todo = [
             item_id
             for item_id in ratings
-            if (session.id, inst.id, item_id, caller.model_name, version) not in done
+            if (session.id, inst.id, item_id, caller.name, version) not in done
         ]
         counts["skipped"] += len(ratings) - len(todo)
         if not todo:
             continue
-        prompted = session
-        if caller.redacts:
-            from care.redaction import redact_session
-
-            prompted, _ = redact_session(session)
+        prompted, _ = caller.prepare(session)
         started = time.perf_counter()
         for item_id in todo:
             draft = Draft(
                 session_id=session.id,
                 instrument=inst.id,
                 item_id=item_id,
-                teacher=caller.model_name,
+                teacher=caller.name,
                 prompt_version=version,
                 rating=ratings[item_id],
                 status="ok",

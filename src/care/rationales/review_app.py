@@ -59,8 +59,7 @@ def _item_texts(instrument: str) -> dict[str, dict[str, str]]:
 def drafts_payload(store: RationaleStore, sessions: dict[str, Session]) -> dict[str, Any]:
     """The drafts to review (status ``ok``) with item text, located quotes, the latest
     decision, and the transcripts they cite."""
-    from care.evaluate.rationales import extract_quotes
-    from care.rationales.check import locate_quote
+    from care.evidence import extract_quotes, find_quote
 
     latest = store.latest_reviews()
     items: dict[str, dict[str, dict[str, str]]] = {}
@@ -73,7 +72,7 @@ def drafts_payload(store: RationaleStore, sessions: dict[str, Session]) -> dict[
         lang = (draft.language or "en").split("-")[0]
         session = sessions.get(draft.session_id)
         quotes = [
-            {"quote": quote, "turn": locate_quote(quote, session) if session else None}
+            {"quote": quote, "turn": find_quote(quote, session) if session else None}
             for quote in extract_quotes(draft.rationale or "")
         ]
         review = latest.get(draft.key)

@@ -24,6 +24,7 @@ from care.data.session import Session
 from care.evaluate.metrics import fold_summary, mae, pearson
 from care.evaluate.splits import grouped_kfold
 from care.instruments import Instrument
+from care.output import write_text_atomic
 from care.train.sft import SFTOptions, resolve_base, train_sft
 from care.train.sft_data import RationaleSet, build_sft_examples, write_sft_data
 
@@ -192,5 +193,5 @@ def cross_validate_sft(
         "folds": report_folds,
         "summary": {name: list(pair) for name, pair in summary.items()},
     }
-    (out / "cv.json").write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+    write_text_atomic(out / "cv.json", json.dumps(report, indent=2, default=str))
     return report

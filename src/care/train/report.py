@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from care.assessors.lite.fit import CrossValidation
 from care.evaluate.metrics import (
     bootstrap_ci,
     exact_accuracy,
@@ -17,20 +18,18 @@ from care.evaluate.metrics import (
     within_one_accuracy,
 )
 from care.instruments import Instrument
-from care.train.lite import CrossValidation
+from care.instruments.scoring import score_matrix
 
 
 def score_columns(values: np.ndarray, item_ids: list[str], instrument: Instrument) -> pd.DataFrame:
     """Dimension scores, the total and any separately scaled items (such as KokoroChat's
-    0-100 overall score) from a (sessions x items) array."""
-    frame = pd.DataFrame(values, columns=item_ids)
-    columns: dict[str, np.ndarray] = {}
-    for name, items in instrument.dimensions.items():
-        columns[name] = frame[list(items)].mean(axis=1).to_numpy()
-    columns["total"] = frame[list(instrument.scored_item_ids)].mean(axis=1).to_numpy()
+    0-100 overall score) from a (sessions x items) array, by the instrument's key (reverse
+    keying included)."""
+    columns = score_matrix(instrument, np.asarray(values, dtype=float), item_ids)
+    position = {item_id: column for column, item_id in enumerate(item_ids)}
     for item in instrument.items:
         if item.scale is not None and item.id not in instrument.scored_item_ids:
-            columns[item.id] = frame[item.id].to_numpy()
+            columns[item.id] = np.asarray(values, dtype=float)[:, position[item.id]]
     return pd.DataFrame(columns)
 
 

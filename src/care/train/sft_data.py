@@ -20,207 +20,33 @@ folder.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from care.assessors.base import resolve_instrument
-from care.assessors.llm import LLMAssessor
 from care.data.corpus import Corpus
 from care.data.session import Session, Turn
 from care.errors import DataError, MissingDependencyError, ParameterError, Problem
 from care.instruments import Instrument
-from care.prompts import Message, PromptTemplate
+from care.prompts import Message, PromptTemplate, get_template, prompt_language
+from care.train.sft_rationales import RationaleSet, read_rationales
+from care.train.sft_tokens import (
+    CharEstimate,
+    TokenCounter,
+    TokenizerCounter,
+    load_tokenizer,
+)
 
 TRUNCATE_SIDES: tuple[str, ...] = ("head", "middle", "tail")
 OUTPUT_FORMATS: tuple[str, ...] = ("chat", "alpaca", "both")
-DEFAULT_CHARS_PER_TOKEN = 4.0
 
 _SENTINEL = "CARE-SFT-TURNS-LEFT-OUT"
 _MARKERS = {
     "en": "[... {n} turns left out here to fit the length limit ...]",
     "zh": "[……此处省略 {n} 轮对话以适应长度限制……]",
 }
-
-
-# -- counting tokens --------------------------------------------------------------------------
-
-
-class TokenCounter(Protocol):
-    """Counts a prompt's tokens."""
-
-    description: str
-
-    def count_text(self, text: str) -> int:
-        """Tokens of a piece of text (no special tokens)."""
-
-    def count_messages(self, messages: Sequence[Message]) -> int:
-        """Tokens of a whole prompt."""
-
-
-USABLE_STATUSES = ("accepted", "edited")
-"""Review statuses of rationales that training uses."""
-
-
-def _is_wide(char: str) -> bool:
-    code = ord(char)
-    return (
-        0x2E80 <= code <= 0x9FFF
-        or 0xAC00 <= code <= 0xD7AF
-        or 0xF900 <= code <= 0xFAFF
-        or 0xFF00 <= code <= 0xFFEF
-        or 0x20000 <= code <= 0x2FFFF
-    )
-
-
-class CharEstimate:
-    """An estimate without a tokenizer: one token per CJK character (and full-width sign),
-    one per ``chars_per_token`` other characters."""
-
-    def __init__(self, chars_per_token: float = DEFAULT_CHARS_PER_TOKEN) -> None:
-        if not chars_per_token > 0:
-            raise ParameterError(
-                f"chars per token must be > 0; got {chars_per_token!r}",
-                field="--chars-per-token",
-                fix="use about 4 for English text",
-            )
-        self.chars_per_token = chars_per_token
-        self.description = (
-            f"estimate: {chars_per_token:g} characters per token, one per CJK character "
-            "(no tokenizer given)"
-        )
-
-    def count_text(self, text: str) -> int:
-        wide = sum(1 for char in text if _is_wide(char))
-        return wide + math.ceil((len(text) - wide) / self.chars_per_token)
-
-    def count_messages(self, messages: Sequence[Message]) -> int:
-        return sum(self.count_text(message["content"]) for message in messages)
-
-
-class TokenizerCounter:
-    """Counts with a real tokenizer: the chat template where the tokenizer has one, else the
-    prompt text with the tokenizer's special tokens."""
-
-    def __init__(self, tokenizer: Any, name: str) -> None:
-        self.tokenizer = tokenizer
-        self.description = f"tokenizer: {name}"
-
-    def count_text(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False).input_ids)
-
-    def count_messages(self, messages: Sequence[Message]) -> int:
-        if getattr(self.tokenizer, "chat_template", None):
-            ids = self.tokenizer.apply_chat_template(
-                list(messages), tokenize=True, add_generation_prompt=True
-            )
-            if isinstance(ids, dict) or hasattr(ids, "input_ids"):
-                ids = ids["input_ids"]
-            return len(ids)
-        text = "\n\n".join(message["content"].strip() for message in messages)
-        return len(self.tokenizer(text).input_ids)
-
-
-def load_tokenizer(name_or_path: str) -> TokenizerCounter:
-    """A :class:`TokenizerCounter` for a local path or hub id; ``gemma3-270m`` (or
-    ``transformers/gemma3-270m``) is care's cached demo model."""
-    try:
-        import transformers
-    except ImportError as error:
-        raise MissingDependencyError("transformers", "llm", "--tokenizer") from error
-    from care.backends.transformers_backend import DEMO_MODELS, prepare_demo_model
-
-    name = name_or_path.removeprefix("transformers/")
-    source = str(prepare_demo_model(name)) if name in DEMO_MODELS else name
-    try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(source)
-    except (OSError, ValueError) as error:
-        raise ParameterError(
-            f"the tokenizer {name_or_path!r} could not be loaded ({error})",
-            field="--tokenizer",
-            fix="give a local model folder, a hub id already in the cache, or gemma3-270m",
-        ) from error
-    return TokenizerCounter(tokenizer, name_or_path)
-
-
-# -- rationales -------------------------------------------------------------------------------
-
-
-@dataclass
-class RationaleSet:
-    """Accepted rationales by (session id, item id), and what was set aside."""
-
-    texts: dict[tuple[str, str], str] = field(default_factory=dict)
-    not_accepted: int = 0
-
-
-def read_rationales(path: str | Path) -> RationaleSet:
-    """Read a rationales file: JSON Lines of ``{session_id, item_id, rationale}``, each with an
-    optional ``status`` (where a status is given, only reviewed ones are used: ``accepted``
-    or ``edited``, as ``care rationales curated`` writes them).
-
-    Raises:
-        DataError: Listing every malformed line and every duplicate (session, item).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(
-            "the rationales file does not exist",
-            file=str(path),
-            fix="give a JSON Lines file of {session_id, item_id, rationale}",
-        )
-    found = RationaleSet()
-    problems: list[Problem] = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            where = {"file": str(path), "record": f"line {number}"}
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                problems.append(Problem(f"not JSON ({error.msg})", **where))
-                continue
-            if not isinstance(record, dict):
-                problems.append(Problem("the record is not a JSON object", **where))
-                continue
-            bad = [
-                name
-                for name in ("session_id", "item_id", "rationale")
-                if not isinstance(record.get(name), str) or not record[name].strip()
-            ]
-            if bad:
-                problems.append(
-                    Problem(
-                        "missing or empty",
-                        field=bad[0],
-                        fix="every line needs session_id, item_id and rationale strings",
-                        **where,
-                    )
-                )
-                continue
-            if record.get("status", "accepted") not in USABLE_STATUSES:
-                found.not_accepted += 1
-                continue
-            key = (record["session_id"], record["item_id"])
-            if key in found.texts:
-                problems.append(
-                    Problem(
-                        f"a second accepted rationale for session {key[0]!r}, item {key[1]!r}",
-                        fix="keep one accepted rationale per session and item",
-                        **where,
-                    )
-                )
-                continue
-            found.texts[key] = record["rationale"]
-    if problems:
-        raise DataError.from_problems(problems)
-    return found
-
-
-# -- examples and report ----------------------------------------------------------------------
 
 
 @dataclass
@@ -498,7 +324,6 @@ def build_sft_examples(
             fix="give --rationales FILE.jsonl, or --score-only for the score-only ablation",
         )
     instrument = resolve_instrument(instrument, "wai-sr-client")
-    assessor = LLMAssessor(model="none", instrument=instrument, language=language)
     counter = counter or CharEstimate()
     report = SFTReport(
         instrument=instrument.id,
@@ -524,8 +349,8 @@ def build_sft_examples(
         report.skipped_unrated += len(instrument.items) - len(item_ids)
         if not item_ids:
             continue
-        session_language = assessor.session_language(session)
-        template = assessor.template(session_language)
+        session_language = prompt_language(session, language)
+        template = get_template(instrument.rater, session_language)
         versions.add(template.prompt_version("per-item", "lines"))
         removed: list[int] = []
         if max_prompt_tokens is not None:

@@ -89,7 +89,7 @@ class LiteAssessor(Assessor):
         self, corpus: Corpus, instrument: str | Instrument | None = None, rater: str = "client"
     ) -> LiteAssessor:
         """Train one model per language present in ``corpus`` on its client ratings."""
-        from care.train.lite import calibrated, cross_validate, train
+        from care.assessors.lite.fit import calibrated, cross_validate, train
 
         if rater != "client":
             raise DataError(

@@ -20,6 +20,7 @@ from care.assessors.lite.features import BlockSpec
 from care.assessors.lite.text import DEFAULT_TOKENIZER, TOKENIZERS
 from care.assessors.lite.vectorizer import TfidfVocabulary
 from care.errors import ModelError
+from care.output.atomic import atomic_write
 
 FORMAT = "care-lite"
 FORMAT_VERSION = 1
@@ -160,7 +161,7 @@ class LiteModel:
             **self._arrays(),
         }
         target = Path(path)
-        with open(target, "wb") as handle:
+        with atomic_write(target, "wb") as handle:
             np.savez_compressed(handle, **arrays)
         return target
 

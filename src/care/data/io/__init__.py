@@ -70,6 +70,7 @@ from care.data.language import session_language
 from care.data.session import Session, merge_consecutive_turns
 from care.data.validation import validate_sessions
 from care.errors import DataError, ParameterError, Problem
+from care.output.atomic import write_bytes_atomic
 
 __all__ = [
     "FORMATS",
@@ -542,5 +543,5 @@ def save_corpus(
     data = content.encode("utf-8")
     if target.name.lower().endswith(".gz"):
         data = gzip.compress(data)
-    target.write_bytes(data)
+    write_bytes_atomic(target, data)
     return target

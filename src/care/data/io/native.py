@@ -24,6 +24,7 @@ from typing import Any
 
 from care.data.session import RATERS, ROLES, RatingSet, Session, Turn
 from care.errors import Problem
+from care.output.atomic import atomic_write
 
 SCHEMA_VERSION = 1
 _SESSION_KEYS = {
@@ -357,7 +358,7 @@ def dumps_line(record: Any) -> str:
 def write_native(sessions: Iterable[Session], path: str | Path) -> int:
     """Write sessions as native JSON Lines (UTF-8). Returns the number written."""
     count = 0
-    with open(path, "w", encoding="utf-8") as handle:
+    with atomic_write(path) as handle:
         for session in sessions:
             handle.write(dumps_line(session_to_record(session)) + "\n")
             count += 1
