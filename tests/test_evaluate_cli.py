@@ -153,7 +153,7 @@ def test_error_options() -> None:
 
 def test_help_and_metric_names() -> None:
     from care.cli.evaluate_commands import METRIC_NAMES
-    from care.evaluate.metrics import METRICS
+    from care.stats import METRICS
 
     code, out, _ = run("evaluate", "--help")
     assert code == 0 and "--pred-cut" in out and "--bertscore-model" in out

@@ -455,8 +455,8 @@ def test_bad_settings_and_folds(gold, good, tmp_path) -> None:
 def test_kokorochat_length_predictions(tmp_path) -> None:
     """Cross-validated LengthAssessor predictions on the first 300 KokoroChat sessions."""
     from care.assessors import LengthAssessor
-    from care.evaluate import fold_assignments
     from care.results import Assessments
+    from care.stats import fold_assignments
 
     corpus = load_corpus(ENGLISH, limit=300)
     sessions = [s for s in corpus if s.rating("kokorochat-feedback") is not None]

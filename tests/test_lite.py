@@ -17,7 +17,7 @@ from care.assessors.lite.predictor import LitePredictor
 from care.cli.main import cli
 from care.data import load_corpus
 from care.errors import ModelError
-from care.evaluate.metrics import pearson
+from care.stats import pearson
 from care.train.lite import train
 from shared_data import ENGLISH, needs_data
 

@@ -1,4 +1,4 @@
-"""Tests of care.evaluate.metrics against scipy / numpy / scikit-learn and hand examples."""
+"""Tests of care.stats.metrics against scipy / numpy / scikit-learn and hand examples."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from scipy import stats
 from sklearn import metrics as skm
 
 from care.errors import ParameterError
-from care.evaluate import (
+from care.stats import (
     METRICS,
     MetricResult,
     PairedResult,

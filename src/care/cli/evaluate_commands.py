@@ -10,7 +10,7 @@ from rich.console import Console
 from care.cli.options import input_options, loader_arguments
 from care.errors import ParameterError
 
-# The names of care.evaluate.metrics.METRICS, spelled out so that starting the command line
+# The names of care.stats.METRICS, spelled out so that starting the command line
 # does not import pandas and scipy (a test checks that the two lists agree).
 METRIC_NAMES = (
     "pearson",

@@ -1,7 +1,7 @@
 """The evaluation as one self-contained HTML page, plus the Markdown and JSON files.
 
 The page has no scripts, fonts, images or styles from anywhere else: every chart is an
-inline SVG (:mod:`care.evaluate.plots`), so it opens offline and can be mailed or
+inline SVG (:mod:`care.stats.plots`), so it opens offline and can be mailed or
 archived as a single file. :func:`write_reports` writes ``report.html``, ``report.md``
 and ``report.json`` into a folder.
 """
@@ -17,7 +17,10 @@ from typing import Any
 
 from care import __version__
 from care.evaluate.markdown import item_means
-from care.evaluate.plots import (
+from care.evaluate.report import Evaluation, EvaluationView, calibration_curve
+from care.evaluate.systems import SystemPredictions
+from care.evaluate.targets import HEADLINE_METRICS, METRIC_LABELS, METRIC_VARIANTS, Target
+from care.stats.plots import (
     PALETTE,
     REFERENCE_COLOURS,
     Series,
@@ -27,9 +30,6 @@ from care.evaluate.plots import (
     line_plot,
     scatter_plot,
 )
-from care.evaluate.report import Evaluation, EvaluationView, calibration_curve
-from care.evaluate.systems import SystemPredictions
-from care.evaluate.targets import HEADLINE_METRICS, METRIC_LABELS, METRIC_VARIANTS, Target
 
 __all__ = ["calibration_curve", "render_html", "write_reports"]
 

@@ -23,10 +23,10 @@ predictions and the client's ratings alike: a score is missing when one of its i
 
 Metrics: Pearson r, Spearman rho, MSE and MAE for every target, and, per item, exact
 accuracy, accuracy within 1 point and the MAE of predictions rounded half up and clipped to
-the item's scale (:mod:`care.evaluate.metrics`). Each comes with a 95% percentile
+the item's scale (:mod:`care.stats`). Each comes with a 95% percentile
 bootstrap interval over resampled clients (or sessions). With folds (``--folds`` or
 ``meta["fold"]`` in the results), the per-fold values are summarised as mean ± SD.
-:func:`~care.evaluate.metrics.paired_bootstrap` tests each system against every other
+:func:`~care.stats.paired_bootstrap` tests each system against every other
 system and every baseline.
 
 Every system is scored on the same sessions: those rated by their client on the
@@ -63,7 +63,6 @@ from care.data.corpus import Corpus
 from care.data.language import session_language
 from care.data.session import Session
 from care.errors import DataError, ParameterError
-from care.evaluate.metrics import METRICS, fold_summary, paired_bootstrap, score_table
 from care.evaluate.predictions import (
     assessment_rationales,
     is_run_store,
@@ -95,6 +94,7 @@ from care.evaluate.targets import (
 )
 from care.instruments import Instrument, get_instrument
 from care.results import Assessments
+from care.stats import METRICS, fold_summary, paired_bootstrap, score_table
 
 __all__ = [
     "HEADLINE_METRICS",

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from care.evaluate.metrics import (
+from care.instruments import Instrument
+from care.stats import (
     bootstrap_ci,
     exact_accuracy,
     mse,
@@ -16,7 +17,6 @@ from care.evaluate.metrics import (
     rounded_mae,
     within_one_accuracy,
 )
-from care.instruments import Instrument
 from care.train.lite import CrossValidation
 
 

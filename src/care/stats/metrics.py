@@ -43,7 +43,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from care.errors import ParameterError
-from care.evaluate.splits import _group_codes
+from care.stats.splits import _group_codes
 
 __all__ = [
     "DEFAULT_METRICS",
