@@ -9,18 +9,11 @@ from rich.console import Console
 
 from care.cli.options import input_options, loader_arguments
 from care.errors import ParameterError
+from care.stats.metrics import METRICS
 
-# The names of care.stats.METRICS, spelled out so that starting the command line
-# does not import pandas and scipy (a test checks that the two lists agree).
-METRIC_NAMES = (
-    "pearson",
-    "spearman",
-    "mse",
-    "mae",
-    "exact_accuracy",
-    "within_one_accuracy",
-    "rounded_mae",
-)
+# The metrics' names, for --paired-metric (care.stats.metrics needs numpy only, so
+# starting the command line does not import pandas or scipy).
+METRIC_NAMES = tuple(METRICS)
 
 
 def _named(values: tuple[str, ...], option: str) -> list[tuple[str | None, Path]]:

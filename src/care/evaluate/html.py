@@ -19,7 +19,7 @@ from care import __version__
 from care.evaluate.markdown import item_means
 from care.evaluate.report import Evaluation, EvaluationView, calibration_curve
 from care.evaluate.systems import SystemPredictions
-from care.evaluate.targets import HEADLINE_METRICS, METRIC_LABELS, METRIC_VARIANTS, Target
+from care.evaluate.targets import HEADLINE_METRICS, Target, metric_definitions, metric_label
 from care.stats.plots import (
     PALETTE,
     REFERENCE_COLOURS,
@@ -258,7 +258,7 @@ def _detail_table(evaluation: Evaluation, view: EvaluationView, colours: dict[st
     parts = []
     for target in evaluation.headline_targets:
         fold_rows = any(target.key in view.folds.get(s.name, {}) for s in view.systems)
-        head = "".join(f"<th>{METRIC_LABELS[m]}</th>" for m in HEADLINE_METRICS)
+        head = "".join(f"<th>{metric_label(m)}</th>" for m in HEADLINE_METRICS)
         if fold_rows:
             head += "<th>r over folds<br>mean ± SD</th><th>MSE over folds<br>mean ± SD</th>"
         rows = []
@@ -291,7 +291,7 @@ def _items_table(evaluation: Evaluation, view: EvaluationView) -> str:
     shown = [s for s in view.systems if s.kind != "human"]
     metrics = ("exact_accuracy", "within_one_accuracy", "rounded_mae", "mae", "pearson")
     head = "".join(f'<th colspan="{len(metrics)}">{escape(s.name)}</th>' for s in shown)
-    sub = "".join(f"<th>{METRIC_LABELS[m]}</th>" for _ in shown for m in metrics)
+    sub = "".join(f"<th>{metric_label(m)}</th>" for _ in shown for m in metrics)
     rows = []
     for target in evaluation.item_targets:
         cells = "".join(
@@ -342,7 +342,7 @@ def _paired_table(view: EvaluationView) -> str:
         "<tr>"
         f'<td>{escape(p["a"])}</td><td class="l">{escape(p["b"])}</td>'
         f'<td class="l">{escape(p["target"])}</td>'
-        f'<td class="l">{escape(METRIC_LABELS.get(p["metric"], p["metric"]))}</td>'
+        f'<td class="l">{escape(metric_label(p["metric"]))}</td>'
         f"<td>{_fmt(p['delta'])}<br><small>[{_fmt(p['ci_low'])}, {_fmt(p['ci_high'])}]"
         f'</small></td><td>{_fmt(p["p_value"], 4)}</td><td class="l">{escape(p["verdict"])}</td>'
         "</tr>"
@@ -463,8 +463,8 @@ def render_html(evaluation: Evaluation, title: str | None = None) -> str:
     title = title or f"Evaluation on {instrument.name}"
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")  # noqa: UP017
     definitions = "".join(
-        f"<li><b>{escape(METRIC_LABELS[k])}</b> (<code>{k}</code>): {escape(v)}.</li>"
-        for k, v in METRIC_VARIANTS.items()
+        f"<li><b>{escape(metric_label(k))}</b> (<code>{k}</code>): {escape(v)}.</li>"
+        for k, v in metric_definitions().items()
     )
     sections = "".join(_view_html(evaluation, view) for view in evaluation.views.values())
     notes = "".join(f'<p class="note">{escape(note)}</p>' for note in evaluation.notes)

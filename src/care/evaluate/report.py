@@ -80,16 +80,15 @@ from care.evaluate.systems import (
     system_from_assessments,
 )
 from care.evaluate.targets import (
+    CORRELATION_METRICS,
     HEADLINE_METRICS,
-    HIGHER_IS_BETTER,
     ITEM_METRICS,
-    METRIC_LABELS,
-    METRIC_VARIANTS,
     Target,
     Unit,
     cell_text,
     instrument_targets,
     is_missing,
+    metric_definitions,
     score_frame,
 )
 from care.instruments import Instrument, get_instrument
@@ -99,8 +98,6 @@ from care.stats import METRICS, fold_summary, paired_bootstrap, score_table
 __all__ = [
     "HEADLINE_METRICS",
     "ITEM_METRICS",
-    "METRIC_LABELS",
-    "METRIC_VARIANTS",
     "Evaluation",
     "EvaluationView",
     "SystemPredictions",
@@ -360,7 +357,7 @@ class Evaluation:
             "gold": _json_ready(self.gold),
             "settings": _json_ready(self.settings),
             "intervals": self.interval_text(),
-            "metric_variants": METRIC_VARIANTS,
+            "metric_variants": metric_definitions(),
             "views": {name: view.to_dict() for name, view in self.views.items()},
             "rationales": _json_ready(self.rationales),
             "notes": list(self.notes),
@@ -825,7 +822,7 @@ def _score_view(
             present = pred.dropna(how="all")
             if present.empty:
                 continue
-            metrics = HEADLINE_METRICS if system.error_metrics else ("pearson", "spearman")
+            metrics = HEADLINE_METRICS if system.error_metrics else CORRELATION_METRICS
             columns = [k for k in score_keys if k in pred.columns]
             table = score_table(
                 truth.loc[present.index],
@@ -899,15 +896,6 @@ def _score_view(
     return view
 
 
-def _metric_value(
-    metric: str, y: np.ndarray, p: np.ndarray, scale: tuple[float, float] | None
-) -> float:
-    function = METRICS[metric]
-    if metric in ("exact_accuracy", "within_one_accuracy", "rounded_mae"):
-        return float(function(y, p, scale=scale))
-    return float(function(y, p))
-
-
 def _fold_summaries(view: EvaluationView, targets: Sequence[Target]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for system in view.systems:
@@ -926,7 +914,7 @@ def _fold_summaries(view: EvaluationView, targets: Sequence[Target]) -> dict[str
                 mask = (folds == label).to_numpy()
                 y = view.truth[target.key].to_numpy()[mask]
                 p = pred[target.key].to_numpy()[mask]
-                per_fold.append({m: _metric_value(m, y, p, target.scale) for m in metrics})
+                per_fold.append({m: METRICS[m].value(y, p, target.scale) for m in metrics})
             summary = fold_summary(per_fold)
             entry[target.key] = {
                 "n_folds": len(labels),
@@ -996,7 +984,7 @@ def _verdict(a: str, b: str, metric: str, delta: float, p_value: float, confiden
         return "undefined"
     if p_value >= 1.0 - confidence:
         return "no significant difference"
-    a_better = delta > 0 if metric in HIGHER_IS_BETTER else delta < 0
+    a_better = delta > 0 if METRICS[metric].greater_is_better else delta < 0
     return f"{a if a_better else b} better"
 
 

@@ -2,7 +2,9 @@
 intervals, client-grouped splits and small SVG charts.
 
 It depends on nothing in care but :mod:`care.errors` (and on numpy, scipy and pandas), so
-the assessors, training, evaluation, analysis and curation can all use it.
+the assessors, training, evaluation, analysis and curation can all use it. The names below
+are loaded on first use, so ``import care.stats.metrics`` (numpy only) stays cheap for the
+command line.
 
 * :mod:`care.stats.metrics`: correlations, errors and ordinal accuracies.
 * :mod:`care.stats.bootstrap`: percentile (cluster) bootstrap intervals and paired
@@ -14,39 +16,43 @@ the assessors, training, evaluation, analysis and curation can all use it.
 * :mod:`care.stats.plots`: self-contained SVG charts (bars, scatter, lines, histograms).
 """
 
-from care.stats.bootstrap import PairedResult, bootstrap_ci, paired_bootstrap
-from care.stats.metrics import (
-    METRICS,
-    exact_accuracy,
-    mae,
-    mse,
-    pearson,
-    round_to_scale,
-    rounded_mae,
-    spearman,
-    within_one_accuracy,
-)
-from care.stats.splits import fold_assignments, grouped_kfold
-from care.stats.tables import DEFAULT_METRICS, MetricResult, fold_summary, score, score_table
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_METRICS",
-    "METRICS",
-    "MetricResult",
-    "PairedResult",
-    "bootstrap_ci",
-    "exact_accuracy",
-    "fold_assignments",
-    "fold_summary",
-    "grouped_kfold",
-    "mae",
-    "mse",
-    "paired_bootstrap",
-    "pearson",
-    "round_to_scale",
-    "rounded_mae",
-    "score",
-    "score_table",
-    "spearman",
-    "within_one_accuracy",
-]
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "PairedResult": "care.stats.bootstrap",
+    "bootstrap_ci": "care.stats.bootstrap",
+    "paired_bootstrap": "care.stats.bootstrap",
+    "METRICS": "care.stats.metrics",
+    "Metric": "care.stats.metrics",
+    "exact_accuracy": "care.stats.metrics",
+    "mae": "care.stats.metrics",
+    "mse": "care.stats.metrics",
+    "pearson": "care.stats.metrics",
+    "round_to_scale": "care.stats.metrics",
+    "rounded_mae": "care.stats.metrics",
+    "spearman": "care.stats.metrics",
+    "within_one_accuracy": "care.stats.metrics",
+    "fold_assignments": "care.stats.splits",
+    "grouped_kfold": "care.stats.splits",
+    "DEFAULT_METRICS": "care.stats.tables",
+    "MetricResult": "care.stats.tables",
+    "fold_summary": "care.stats.tables",
+    "score": "care.stats.tables",
+    "score_table": "care.stats.tables",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the public names lazily (PEP 562)."""
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'care.stats' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

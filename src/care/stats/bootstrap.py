@@ -23,15 +23,13 @@ import numpy as np
 import pandas as pd
 
 from care.errors import ParameterError
-from care.stats.correlation import weighted_pearson, weighted_spearman
 from care.stats.metrics import (
     ArrayLike,
     Scale,
     _as_float,
     _check_scale,
-    _Metric,
     _resolve,
-    _row_loss,
+    _Resolved,
 )
 from care.stats.splits import _group_codes
 
@@ -117,17 +115,11 @@ def _weight_chunks(
 
 
 def _replicates(
-    metric: _Metric, w: np.ndarray, y: np.ndarray, p: np.ndarray, scale: Scale | None
+    metric: _Resolved, w: np.ndarray, y: np.ndarray, p: np.ndarray, scale: Scale | None
 ) -> np.ndarray:
     """The metric in every resample of a chunk of weights."""
-    if metric.builtin == "pearson":
-        return weighted_pearson(w, y, p)
-    if metric.builtin == "spearman":
-        return weighted_spearman(w, y, p)
-    if metric.builtin is not None:
-        loss = _row_loss(metric.builtin, y, p, scale)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return (w @ loss) / w.sum(axis=1)
+    if metric.record is not None:
+        return metric.record.in_resamples(w, y, p, scale)
     rows = np.arange(len(y))
     out = np.empty(len(w))
     for i, counts in enumerate(w.astype(np.intp)):
@@ -169,8 +161,9 @@ def bootstrap_ci(
     Args:
         y: True values.
         p: Predicted values.
-        metric: A name from :data:`~care.stats.metrics.METRICS`, one of its metric functions
-            (both computed for all resamples at once), or any callable
+        metric: A name from :data:`~care.stats.metrics.METRICS`, a
+            :class:`~care.stats.metrics.Metric` record or one of their functions (all
+            computed for all resamples at once), or any callable
             ``metric(y, p) -> float`` (called once per resample).
         groups: Optional group (client) id per row for the cluster bootstrap. Missing
             ids each form a group of their own.

@@ -16,12 +16,14 @@ import pandas as pd
 
 from care.errors import ParameterError
 from care.stats.bootstrap import _check_resampling, _prepare, bootstrap_ci
-from care.stats.metrics import ArrayLike, Scale, _as_float, _check_scale, _resolve
+from care.stats.metrics import METRICS, ArrayLike, Scale, _as_float, _check_scale, _resolve
 
 __all__ = ["DEFAULT_METRICS", "MetricResult", "fold_summary", "score", "score_table"]
 
-#: Metrics reported by :func:`score_table` by default.
-DEFAULT_METRICS: tuple[str, ...] = ("pearson", "spearman", "mse", "mae")
+#: Metrics reported by :func:`score_table` by default: those that do not round to a scale.
+DEFAULT_METRICS: tuple[str, ...] = tuple(
+    name for name, record in METRICS.items() if not record.uses_scale
+)
 
 
 @dataclass(frozen=True)
