@@ -78,7 +78,7 @@ def test_json_output_and_same_model_twice() -> None:
 
 def test_run_store_input(tmp_path) -> None:
     store_module = pytest.importorskip("care.store")
-    from care.evaluate.report import read_results
+    from care.evaluate.predictions import read_results
 
     with store_module.RunStore(tmp_path / "run.sqlite") as store:
         for assessment in read_results(GOOD)[0]:

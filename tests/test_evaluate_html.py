@@ -14,8 +14,9 @@ import pytest
 
 from browser import CHROMIUM, chromium_command
 from care.data import load_corpus
-from care.evaluate.html import calibration_curve, render_html, write_reports
-from care.evaluate.report import evaluate, read_results
+from care.evaluate.html import render_html, write_reports
+from care.evaluate.predictions import read_results
+from care.evaluate.report import evaluate
 
 DATA = Path(__file__).parent / "data" / "evaluate"
 
@@ -34,20 +35,6 @@ def evaluation():
 @pytest.fixture(scope="module")
 def page(evaluation) -> str:
     return render_html(evaluation)
-
-
-# ---------------------------------------------------------------------- calibration
-
-
-def test_calibration_curve_by_hand() -> None:
-    truth = np.array([1, 2, 3, 4, 5, 5, np.nan, 3])
-    predicted = np.array([1.0, 1.5, 2.0, 2.5, 4.0, 4.5, 3.0, np.nan])
-    xs, ys, ns = calibration_curve(truth, predicted, n_bins=2, min_per_bin=3)
-    # Six complete pairs, two quantile bins of three: predictions 1-2 and 2.5-4.5.
-    assert ns == [3, 3]
-    assert xs == pytest.approx([1.5, 11 / 3])
-    assert ys == pytest.approx([2.0, 14 / 3])
-    assert calibration_curve(np.array([1.0, 2, 3]), np.array([2.0, 2, 2]))[2] == [3]
 
 
 # --------------------------------------------------------------------------- page

@@ -13,15 +13,11 @@ from scipy import stats
 
 from care.data import Corpus, load_corpus
 from care.errors import CareError, DataError, ParameterError
-from care.evaluate.report import (
-    Evaluation,
-    evaluate,
-    instrument_targets,
-    read_folds,
-    read_rationale_references,
-    read_results,
-    score_frame,
-)
+from care.evaluate.evaluation import Evaluation
+from care.evaluate.markdown import evaluation_markdown
+from care.evaluate.predictions import read_folds, read_rationale_references, read_results
+from care.evaluate.report import evaluate
+from care.evaluate.targets import instrument_targets, score_frame
 from care.instruments import get_instrument
 from shared_data import ENGLISH, needs_data
 
@@ -308,10 +304,10 @@ def test_json_and_markdown(evaluation) -> None:
     assert sum(curve["n"]) == 24 and len(curve["mean_client"]) == len(curve["n"])
     scores = data["views"]["full"]["scores"]
     assert {"system", "target", "metric", "value", "ci_low", "ci_high", "n"} <= set(scores[0])
-    text = evaluation.to_markdown()
+    text = evaluation_markdown(evaluation)
     assert "| system | goal | task | bond | total |" in text
     assert "Paired bootstrap tests" in text and "Metric definitions" in text
-    short = evaluation.to_markdown(full=False)
+    short = evaluation_markdown(evaluation, full=False)
     assert "Paired bootstrap" not in short and "| good |" in short
 
 
@@ -332,8 +328,8 @@ def test_distinctness_of_the_dimensions(evaluation) -> None:
     data = json.loads(evaluation.to_json(), parse_constant=lambda c: pytest.fail(c))
     stored = data["views"]["full"]["dimension_correlations"]["good"]["task~bond"]
     assert stored == pytest.approx(correlations["good"]["task~bond"])
-    assert "Distinctness of the dimensions" in evaluation.to_markdown()
-    assert "| clients' ratings |" in evaluation.to_markdown()
+    assert "Distinctness of the dimensions" in evaluation_markdown(evaluation)
+    assert "| clients' ratings |" in evaluation_markdown(evaluation)
     assert "Distinctness of the dimensions" in render_html(evaluation)
 
 

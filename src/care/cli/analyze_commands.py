@@ -13,7 +13,7 @@ from care.results import Assessments
 
 def _read_results(path: Path, model: str | None) -> Assessments:
     """A results file (``care assess --out``) or a run store (``--store``), evidence kept."""
-    from care.evaluate.report import is_run_store
+    from care.evaluate.predictions import is_run_store
 
     if not is_run_store(path):
         if not path.is_file():

@@ -37,7 +37,7 @@ def _read_systems(
 ) -> tuple[dict, dict[str, str], str | None]:
     """Read results files and run stores; return name -> assessments, name -> file, and
     the instrument (that of the first file when not given)."""
-    from care.evaluate.report import read_predictions
+    from care.evaluate.predictions import read_predictions
 
     systems: dict = {}
     sources: dict[str, str] = {}
@@ -199,8 +199,9 @@ def evaluate(
     """
     from care.data.io import load_corpus
     from care.evaluate.html import write_reports
+    from care.evaluate.markdown import evaluation_markdown
+    from care.evaluate.predictions import read_folds, read_rationale_references
     from care.evaluate.report import evaluate as run_evaluation
-    from care.evaluate.report import read_folds, read_rationale_references
     from care.instruments import get_instrument
 
     if not preds and not pred_cuts:
@@ -250,7 +251,7 @@ def evaluate(
     if as_json:
         click.echo(evaluation.to_json())
     else:
-        click.echo(evaluation.to_markdown(full=False), nl=False)
+        click.echo(evaluation_markdown(evaluation, full=False), nl=False)
     if out_dir is not None:
         paths = write_reports(evaluation, out_dir)
         console.print(f"wrote {', '.join(str(path) for path in paths.values())}")

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from care import __version__
-from care.evaluate.markdown import item_means
-from care.evaluate.report import Evaluation, EvaluationView, calibration_curve
+from care.evaluate.evaluation import Evaluation, EvaluationView, item_means
+from care.evaluate.markdown import evaluation_markdown
 from care.evaluate.systems import SystemPredictions
 from care.evaluate.targets import HEADLINE_METRICS, Target, metric_definitions, metric_label
 from care.stats.plots import (
@@ -31,7 +31,7 @@ from care.stats.plots import (
     scatter_plot,
 )
 
-__all__ = ["calibration_curve", "render_html", "write_reports"]
+__all__ = ["render_html", "write_reports"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'Noto Sans',sans-serif;color:#222;
@@ -207,11 +207,12 @@ def _calibration(evaluation: Evaluation, view: EvaluationView, colours: dict[str
         series_for_legend.append(
             Series(system.name, colours[system.name], [], dashed=system.kind != "system")
         )
+    calibration = view.calibration()
     for target in evaluation.headline_targets:
         curves = []
         for system in shown:
-            pred = system.values.reindex(view.session_ids)[target.key].to_numpy()
-            xs, ys, _ = calibration_curve(view.truth[target.key].to_numpy(), pred)
+            curve = calibration[system.name][target.key]
+            xs, ys = curve["mean_predicted"], curve["mean_client"]
             curves.append(
                 (Series(system.name, colours[system.name], ys, dashed=system.kind != "system"), xs)
             )
@@ -511,6 +512,6 @@ def write_reports(evaluation: Evaluation, out_dir: str | Path) -> dict[str, Path
         "json": folder / "report.json",
     }
     paths["html"].write_text(render_html(evaluation), encoding="utf-8")
-    paths["markdown"].write_text(evaluation.to_markdown(full=True), encoding="utf-8")
+    paths["markdown"].write_text(evaluation_markdown(evaluation, full=True), encoding="utf-8")
     paths["json"].write_text(evaluation.to_json() + "\n", encoding="utf-8")
     return paths

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
-from care.evaluate.report import Evaluation, EvaluationView
+from care.evaluate.evaluation import Evaluation, EvaluationView, item_means
 from care.evaluate.systems import SystemPredictions
 from care.evaluate.targets import (
     HEADLINE_METRICS,
-    Target,
     cell_text,
     is_missing,
     metric_definitions,
@@ -54,29 +50,6 @@ def headline_markdown(
         for system in chosen.systems
     ]
     return _table(header, rows)
-
-
-def item_means(
-    view: EvaluationView, targets: Sequence[Target], main_scale: tuple[float, float]
-) -> dict[str, dict[str, float]]:
-    """Per row, the mean over the items on the main scale of each item metric."""
-    keys = [t.key for t in targets if t.kind == "item" and t.scale == main_scale]
-    out: dict[str, dict[str, float]] = {}
-    if view.scores.empty:
-        return out
-    for system in view.systems:
-        if system.kind == "human":
-            continue
-        rows = view.scores[
-            (view.scores["system"] == system.name) & view.scores["target_key"].isin(keys)
-        ]
-        out[system.name] = {
-            metric: float(np.nanmean(group["value"].to_numpy(dtype=float)))
-            if group["value"].notna().any()
-            else math.nan
-            for metric, group in rows.groupby("metric", sort=False)
-        }
-    return out
 
 
 def evaluation_markdown(evaluation: Evaluation, full: bool = True) -> str:

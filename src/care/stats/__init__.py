@@ -11,6 +11,7 @@ command line.
   comparisons of two systems, computed for all resamples at once
   (:mod:`care.stats.correlation` holds the weighted correlations this needs).
 * :mod:`care.stats.tables`: a metric with its interval, score tables, fold summaries.
+* :mod:`care.stats.calibration`: calibration curves over quantile bins of predictions.
 * :mod:`care.stats.splits`: cross-validation folds that never put the same client on
   both sides, optionally stratified by score.
 * :mod:`care.stats.plots`: self-contained SVG charts (bars, scatter, lines, histograms).
@@ -23,6 +24,7 @@ from typing import Any
 
 _EXPORTS = {
     "PairedResult": "care.stats.bootstrap",
+    "calibration_curve": "care.stats.calibration",
     "bootstrap_ci": "care.stats.bootstrap",
     "paired_bootstrap": "care.stats.bootstrap",
     "METRICS": "care.stats.metrics",
