@@ -493,7 +493,8 @@ def _rationale_report(
     references: Mapping[str, Mapping[str, str]] | None,
     bertscore_model: str | Path | None,
 ) -> dict[str, Any] | None:
-    from care.evaluate.rationales import BertScorer, score_rationales
+    from care.evaluate.bertscore import BertScorer
+    from care.evaluate.rationales import score_rationales
 
     scorer = None
     report: dict[str, Any] = {}

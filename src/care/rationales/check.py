@@ -4,7 +4,7 @@ Checks, per rationale and over the set:
 
 Quotes
     Each quoted span (“…”, "…", 「…」, 『…』) is looked up with
-    :func:`care.evaluate.rationales.quote_found`, turn by turn, so the report gives the turn
+    :func:`care.evaluate.quotes.quote_found`, turn by turn, so the report gives the turn
     it comes from. What counts as a match: after Unicode NFKC (full-width -> half-width),
     Chinese/curly punctuation mapped to ASCII (。 -> ., ， -> ,, “ ” -> ", … -> ...) and every
     whitespace run made one space, with punctuation and spaces stripped from the quote's
@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from care.data.session import Session
-from care.evaluate.rationales import extract_quotes, normalize_for_matching, quote_found
+from care.evaluate.quotes import extract_quotes, normalize_for_matching, quote_found
 from care.rationales.store import REVIEW_SCALES, Review
 
 _POSITIVE_EN = (

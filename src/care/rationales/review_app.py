@@ -59,7 +59,7 @@ def _item_texts(instrument: str) -> dict[str, dict[str, str]]:
 def drafts_payload(store: RationaleStore, sessions: dict[str, Session]) -> dict[str, Any]:
     """The drafts to review (status ``ok``) with item text, located quotes, the latest
     decision, and the transcripts they cite."""
-    from care.evaluate.rationales import extract_quotes
+    from care.evaluate.quotes import extract_quotes
     from care.rationales.check import locate_quote
 
     latest = store.latest_reviews()
