@@ -78,12 +78,12 @@ def test_json_output_and_same_model_twice() -> None:
 
 def test_run_store_input(tmp_path) -> None:
     store_module = pytest.importorskip("care.store")
-    from care.evaluate.predictions import read_results
+    from care.results import Assessments
 
     with store_module.RunStore(tmp_path / "run.sqlite") as store:
-        for assessment in read_results(GOOD)[0]:
+        for assessment in Assessments.read(GOOD):
             store.put_assessment(assessment)
-        for assessment in read_results(WEAK)[0]:
+        for assessment in Assessments.read(WEAK):
             store.put_assessment(assessment)
     code, out, err = run(
         "evaluate", "--gold", GOLD, "--pred", str(tmp_path / "run.sqlite"), "--resamples", "0"

@@ -15,8 +15,8 @@ import pytest
 from browser import CHROMIUM, chromium_command
 from care.data import load_corpus
 from care.evaluate.html import render_html, write_reports
-from care.evaluate.predictions import read_results
 from care.evaluate.report import evaluate
+from care.results import Assessments
 
 DATA = Path(__file__).parent / "data" / "evaluate"
 
@@ -24,9 +24,9 @@ DATA = Path(__file__).parent / "data" / "evaluate"
 @pytest.fixture(scope="module")
 def evaluation():
     gold = load_corpus(DATA / "gold.jsonl")
-    good = read_results(DATA / "pred_good.jsonl")[0]
-    weak = read_results(DATA / "pred_weak.jsonl")[0]
-    cut = read_results(DATA / "pred_good_cut.jsonl")[0]
+    good = Assessments.read(DATA / "pred_good.jsonl")
+    weak = Assessments.read(DATA / "pred_weak.jsonl")
+    cut = Assessments.read(DATA / "pred_good_cut.jsonl")
     return evaluate(
         gold, {"good": good, "weak <b>&": weak}, cut_predictions={"good-cut": cut}, n_resamples=100
     )

@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from care.identity import ResultKey
 from care.instruments import Instrument, get_instrument
@@ -192,6 +192,14 @@ def _finite(values: dict[str, float]) -> dict[str, float | None]:
     return {key: _finite_value(value) for key, value in values.items()}
 
 
+class StoredAssessments(Protocol):
+    """Anything that holds finished assessments, such as a :class:`~care.store.RunStore`."""
+
+    def assessments(self, *, model: str | None = None) -> Assessments:
+        """The finished assessments (of ``model`` only, when given)."""
+        ...
+
+
 class Assessments:
     """The assessments of a corpus, in session order."""
 
@@ -251,9 +259,26 @@ class Assessments:
                 handle.write(json.dumps(assessment.to_record(), ensure_ascii=False) + "\n")
 
     @classmethod
-    def from_jsonl(cls, path: str | Path) -> Assessments:
-        """Read results written by :meth:`to_jsonl` or ``care assess --out``."""
-        with open(path, encoding="utf-8") as handle:
-            return cls(
-                SessionAssessment.from_record(json.loads(line)) for line in handle if line.strip()
-            )
+    def read(
+        cls,
+        source: str | Path | StoredAssessments,
+        *,
+        instrument: str | Instrument | None = None,
+        model: str | None = None,
+        option: str | None = None,
+    ) -> Assessments:
+        """Read the results of a results file (``care assess --out``, JSON Lines, may be
+        gzipped) or a run store (its SQLite file, or an open
+        :class:`~care.store.RunStore`), checked, with their evidence.
+
+        ``instrument`` is the one every record must be on (default: the first record's),
+        ``model`` keeps that model's records only, ``option`` names the command-line
+        option the source came from in messages. See :mod:`care.results_io`.
+
+        Raises:
+            DataError: Naming the file, record and field of the first invalid record.
+            ParameterError: If the path does not exist.
+        """
+        from care.results_io import read_assessments
+
+        return read_assessments(source, instrument=instrument, model=model, option=option)

@@ -138,7 +138,8 @@ def evaluate(
     Args:
         gold: Sessions with their client's ratings on the instrument (and, where there
             are any, the counselor's or an observer's).
-        predictions: System name to its assessments (read with :func:`read_results`).
+        predictions: System name to its assessments (read with
+            :meth:`~care.results.Assessments.read`).
         instrument: The instrument to score; default: that of the predictions.
         cut_end: Also build the process-only view, with sessions cut before their last
             ``cut_end`` of turns (e.g. 0.2).
