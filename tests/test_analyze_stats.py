@@ -26,8 +26,8 @@ from care.assessors.lite import LiteAssessor
 from care.data import load_corpus
 from care.data.session import Session, Turn
 from care.errors import DataError
-from care.evaluate.metrics import bootstrap_ci
 from care.results import Assessments
+from care.stats import bootstrap_ci
 
 ESCONV = Path("/work/shared/data/samples/esconv_sample.json")
 if not ESCONV.exists():

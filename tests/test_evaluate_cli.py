@@ -78,12 +78,12 @@ def test_json_output_and_same_model_twice() -> None:
 
 def test_run_store_input(tmp_path) -> None:
     store_module = pytest.importorskip("care.store")
-    from care.evaluate.report import read_results
+    from care.results import Assessments
 
     with store_module.RunStore(tmp_path / "run.sqlite") as store:
-        for assessment in read_results(GOOD)[0]:
+        for assessment in Assessments.read(GOOD):
             store.put_assessment(assessment)
-        for assessment in read_results(WEAK)[0]:
+        for assessment in Assessments.read(WEAK):
             store.put_assessment(assessment)
     code, out, err = run(
         "evaluate", "--gold", GOLD, "--pred", str(tmp_path / "run.sqlite"), "--resamples", "0"
@@ -153,7 +153,7 @@ def test_error_options() -> None:
 
 def test_help_and_metric_names() -> None:
     from care.cli.evaluate_commands import METRIC_NAMES
-    from care.evaluate.metrics import METRICS
+    from care.stats import METRICS
 
     code, out, _ = run("evaluate", "--help")
     assert code == 0 and "--pred-cut" in out and "--bertscore-model" in out

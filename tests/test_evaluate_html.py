@@ -14,9 +14,9 @@ import pytest
 
 from browser import CHROMIUM, chromium_command
 from care.data import load_corpus
-from care.evaluate.html import calibration_curve, render_html, write_reports
-from care.evaluate.plots import Series, bar_chart, histogram, nice_ticks, scatter_plot
-from care.evaluate.report import evaluate, read_results
+from care.evaluate.html import render_html, write_reports
+from care.evaluate.report import evaluate
+from care.results import Assessments
 
 DATA = Path(__file__).parent / "data" / "evaluate"
 
@@ -24,9 +24,9 @@ DATA = Path(__file__).parent / "data" / "evaluate"
 @pytest.fixture(scope="module")
 def evaluation():
     gold = load_corpus(DATA / "gold.jsonl")
-    good = read_results(DATA / "pred_good.jsonl")[0]
-    weak = read_results(DATA / "pred_weak.jsonl")[0]
-    cut = read_results(DATA / "pred_good_cut.jsonl")[0]
+    good = Assessments.read(DATA / "pred_good.jsonl")
+    weak = Assessments.read(DATA / "pred_weak.jsonl")
+    cut = Assessments.read(DATA / "pred_good_cut.jsonl")
     return evaluate(
         gold, {"good": good, "weak <b>&": weak}, cut_predictions={"good-cut": cut}, n_resamples=100
     )
@@ -35,49 +35,6 @@ def evaluation():
 @pytest.fixture(scope="module")
 def page(evaluation) -> str:
     return render_html(evaluation)
-
-
-# -------------------------------------------------------------------------- plots
-
-
-def test_nice_ticks() -> None:
-    assert nice_ticks(0, 5) == [0, 1, 2, 3, 4, 5]
-    assert nice_ticks(0, 100) == [0, 20, 40, 60, 80, 100]
-    assert nice_ticks(-0.2, 0.4, 3) == pytest.approx([-0.2, 0, 0.2, 0.4])
-
-
-def test_calibration_curve_by_hand() -> None:
-    truth = np.array([1, 2, 3, 4, 5, 5, np.nan, 3])
-    predicted = np.array([1.0, 1.5, 2.0, 2.5, 4.0, 4.5, 3.0, np.nan])
-    xs, ys, ns = calibration_curve(truth, predicted, n_bins=2, min_per_bin=3)
-    # Six complete pairs, two quantile bins of three: predictions 1-2 and 2.5-4.5.
-    assert ns == [3, 3]
-    assert xs == pytest.approx([1.5, 11 / 3])
-    assert ys == pytest.approx([2.0, 14 / 3])
-    assert calibration_curve(np.array([1.0, 2, 3]), np.array([2.0, 2, 2]))[2] == [3]
-
-
-def test_charts_are_svg_and_escape_text() -> None:
-    chart = bar_chart(
-        ["goal", "a<b"],
-        [Series("x&y", "#000", [0.5, float("nan")], [0.4, 0.1], [0.6, 0.2])],
-        title="r <1>",
-        ylabel="r",
-    )
-    assert chart.startswith("<svg") and chart.endswith("</svg>")
-    assert "a&lt;b" in chart and "x&amp;y" in chart and "r &lt;1&gt;" in chart
-    assert chart.count('class="bar"') == 1  # the NaN bar is not drawn
-    points = scatter_plot(
-        np.arange(2000) % 5 + 1,
-        np.arange(2000) % 5 + 1,
-        scale=(1, 5),
-        title="t",
-        colour="#123456",
-        max_points=300,
-    )
-    assert points.count("<circle") == 300 and "300 of 2000 sessions shown" in points
-    hist = histogram([1, 2, 3], [Series("s", "#000", [2, 2, 2])], scale=(1, 5), title="h")
-    assert hist.count('class="bar"') == 10 and hist.count('class="curve"') == 1
 
 
 # --------------------------------------------------------------------------- page

@@ -9,18 +9,15 @@ import pytest
 
 from care.data import Session, Turn
 from care.errors import MissingDependencyError, ParameterError
-from care.evaluate.rationales import (
-    BertScorer,
-    bertscore,
-    bleu,
+from care.evaluate.bertscore import BertScorer, bertscore
+from care.evaluate.overlap import bleu, rouge, rouge_tokens
+from care.evaluate.quotes import (
     extract_quotes,
     normalize_for_matching,
     quote_faithfulness,
     quote_found,
-    rouge,
-    rouge_tokens,
-    score_rationales,
 )
+from care.evaluate.rationales import score_rationales
 
 
 def geometric_bleu(precisions: list[float]) -> float:

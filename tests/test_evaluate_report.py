@@ -13,16 +13,13 @@ from scipy import stats
 
 from care.data import Corpus, load_corpus
 from care.errors import CareError, DataError, ParameterError
-from care.evaluate.report import (
-    Evaluation,
-    evaluate,
-    instrument_targets,
-    read_folds,
-    read_rationale_references,
-    read_results,
-    score_frame,
-)
+from care.evaluate.evaluation import Evaluation
+from care.evaluate.markdown import evaluation_markdown
+from care.evaluate.predictions import read_folds, read_rationale_references
+from care.evaluate.report import evaluate
+from care.evaluate.targets import instrument_targets, score_frame
 from care.instruments import get_instrument
+from care.results import Assessments
 from shared_data import ENGLISH, needs_data
 
 DATA = Path(__file__).parent / "data" / "evaluate"
@@ -37,17 +34,17 @@ def gold() -> Corpus:
 
 @pytest.fixture(scope="module")
 def good():
-    return read_results(DATA / "pred_good.jsonl")[0]
+    return Assessments.read(DATA / "pred_good.jsonl")
 
 
 @pytest.fixture(scope="module")
 def weak():
-    return read_results(DATA / "pred_weak.jsonl")[0]
+    return Assessments.read(DATA / "pred_weak.jsonl")
 
 
 @pytest.fixture(scope="module")
 def evaluation(gold, good, weak) -> Evaluation:
-    cut = read_results(DATA / "pred_good_cut.jsonl")[0]
+    cut = Assessments.read(DATA / "pred_good_cut.jsonl")
     return evaluate(
         gold,
         {"good": good, "weak": weak},
@@ -260,7 +257,7 @@ def test_process_view(evaluation, gold, good) -> None:
 
 
 def test_cut_predictions_must_match_cut_end(gold, good) -> None:
-    cut = read_results(DATA / "pred_good_cut.jsonl")[0]
+    cut = Assessments.read(DATA / "pred_good_cut.jsonl")
     with pytest.raises(DataError) as info:
         evaluate(gold, {"good": good}, cut_end=0.3, cut_predictions={"c": cut}, n_resamples=0)
     assert "first 80% of turns" in str(info.value) and "meta.cut" in str(info.value)
@@ -308,10 +305,10 @@ def test_json_and_markdown(evaluation) -> None:
     assert sum(curve["n"]) == 24 and len(curve["mean_client"]) == len(curve["n"])
     scores = data["views"]["full"]["scores"]
     assert {"system", "target", "metric", "value", "ci_low", "ci_high", "n"} <= set(scores[0])
-    text = evaluation.to_markdown()
+    text = evaluation_markdown(evaluation)
     assert "| system | goal | task | bond | total |" in text
     assert "Paired bootstrap tests" in text and "Metric definitions" in text
-    short = evaluation.to_markdown(full=False)
+    short = evaluation_markdown(evaluation, full=False)
     assert "Paired bootstrap" not in short and "| good |" in short
 
 
@@ -332,8 +329,8 @@ def test_distinctness_of_the_dimensions(evaluation) -> None:
     data = json.loads(evaluation.to_json(), parse_constant=lambda c: pytest.fail(c))
     stored = data["views"]["full"]["dimension_correlations"]["good"]["task~bond"]
     assert stored == pytest.approx(correlations["good"]["task~bond"])
-    assert "Distinctness of the dimensions" in evaluation.to_markdown()
-    assert "| clients' ratings |" in evaluation.to_markdown()
+    assert "Distinctness of the dimensions" in evaluation_markdown(evaluation)
+    assert "| clients' ratings |" in evaluation_markdown(evaluation)
     assert "Distinctness of the dimensions" in render_html(evaluation)
 
 
@@ -362,7 +359,7 @@ GOOD_LINES = (DATA / "pred_good.jsonl").read_text(encoding="utf-8").splitlines()
 def test_unreadable_results_name_the_line(tmp_path) -> None:
     path = write(tmp_path, "bad.jsonl", [GOOD_LINES[0], "{not json", GOOD_LINES[2]])
     with pytest.raises(DataError) as info:
-        read_results(path)
+        Assessments.read(path)
     message = str(info.value)
     assert "bad.jsonl" in message and "line 2" in message and "not valid JSON" in message
 
@@ -382,7 +379,7 @@ def test_bad_records_name_the_field(tmp_path, change, field) -> None:
     change(record)
     path = write(tmp_path, "bad.jsonl", [GOOD_LINES[0], json.dumps(record)])
     with pytest.raises(DataError) as info:
-        read_results(path)
+        Assessments.read(path)
     assert f"field '{field}'" in str(info.value) and "line 2" in str(info.value)
     assert "Fix:" in str(info.value)
 
@@ -392,16 +389,16 @@ def test_other_instrument_and_duplicates(tmp_path) -> None:
     record["instrument"] = "wai-sr-counselor"
     path = write(tmp_path, "mixed.jsonl", [GOOD_LINES[0], json.dumps(record)])
     with pytest.raises(DataError, match="instrument 'wai-sr-counselor', not 'wai-sr-client'"):
-        read_results(path)
+        Assessments.read(path)
     with pytest.raises(DataError, match="line 2"):
-        read_results(path)
+        Assessments.read(path)
     path = write(tmp_path, "dup.jsonl", [GOOD_LINES[0], GOOD_LINES[0]])
     with pytest.raises(DataError, match="second time"):
-        read_results(path)
+        Assessments.read(path)
     with pytest.raises(DataError, match="no records"):
-        read_results(write(tmp_path, "empty.jsonl", [""]))
+        Assessments.read(write(tmp_path, "empty.jsonl", [""]))
     with pytest.raises(ParameterError, match="does not exist"):
-        read_results(tmp_path / "missing.jsonl")
+        Assessments.read(tmp_path / "missing.jsonl")
 
 
 def test_gold_without_ratings_on_the_instrument(gold, tmp_path) -> None:
@@ -413,7 +410,7 @@ def test_gold_without_ratings_on_the_instrument(gold, tmp_path) -> None:
         "model_version": "1",
         "items": {"felt_respected": {"value": 3}},
     }
-    predictions = read_results(write(tmp_path, "k.jsonl", [json.dumps(kokoro)]))[0]
+    predictions = Assessments.read(write(tmp_path, "k.jsonl", [json.dumps(kokoro)]))
     with pytest.raises(DataError) as info:
         evaluate(gold, {"k": predictions}, gold_source="gold.jsonl")
     message = str(info.value)
@@ -424,7 +421,7 @@ def test_gold_without_ratings_on_the_instrument(gold, tmp_path) -> None:
 def test_no_overlapping_sessions(gold, tmp_path) -> None:
     record = json.loads(GOOD_LINES[0])
     record["session_id"] = "elsewhere"
-    predictions = read_results(write(tmp_path, "p.jsonl", [json.dumps(record)]))[0]
+    predictions = Assessments.read(write(tmp_path, "p.jsonl", [json.dumps(record)]))
     with pytest.raises(DataError) as info:
         evaluate(gold, {"p": predictions}, sources={"p": "p.jsonl"})
     message = str(info.value)
@@ -455,8 +452,8 @@ def test_bad_settings_and_folds(gold, good, tmp_path) -> None:
 def test_kokorochat_length_predictions(tmp_path) -> None:
     """Cross-validated LengthAssessor predictions on the first 300 KokoroChat sessions."""
     from care.assessors import LengthAssessor
-    from care.evaluate import fold_assignments
     from care.results import Assessments
+    from care.stats import fold_assignments
 
     corpus = load_corpus(ENGLISH, limit=300)
     sessions = [s for s in corpus if s.rating("kokorochat-feedback") is not None]
@@ -469,7 +466,7 @@ def test_kokorochat_length_predictions(tmp_path) -> None:
             assessment.meta["fold"] = k
             results.append(assessment)
     Assessments(results).to_jsonl(tmp_path / "length.jsonl")
-    predictions = read_results(tmp_path / "length.jsonl")[0]
+    predictions = Assessments.read(tmp_path / "length.jsonl")
     result = evaluate(corpus, {"length-cv": predictions}, n_resamples=100)
     view = result.views["full"]
     assert len(view.session_ids) == len(sessions)

@@ -18,7 +18,7 @@ from care.assessors.lite.predictor import LitePredictor
 from care.cli.main import cli
 from care.data import load_corpus
 from care.errors import ModelError
-from care.evaluate.metrics import pearson
+from care.stats import pearson
 from shared_data import ENGLISH, needs_data
 
 ROOT = Path(__file__).resolve().parents[1]

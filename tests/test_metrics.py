@@ -1,7 +1,8 @@
-"""Tests of care.evaluate.metrics against scipy / numpy / scikit-learn and hand examples."""
+"""Tests of care.stats.metrics against scipy / numpy / scikit-learn and hand examples."""
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 import warnings
@@ -13,8 +14,9 @@ from scipy import stats
 from sklearn import metrics as skm
 
 from care.errors import ParameterError
-from care.evaluate import (
+from care.stats import (
     METRICS,
+    Metric,
     MetricResult,
     PairedResult,
     bootstrap_ci,
@@ -258,6 +260,81 @@ def test_paired_bootstrap_p_value_is_two_sided_and_symmetric(data):
     assert ab.delta == pytest.approx(-ba.delta)
     assert ab.p_value == pytest.approx(ba.p_value)
     assert 0 < ab.p_value <= 1
+
+
+# ------------------------------------------------------------------- the records
+
+
+def test_every_registered_metric_has_all_its_facts(items):
+    """A metric is one record: name, function, bootstrap rule, direction, correlation or
+    not, scale or not, label and definition; none may be missing or inconsistent."""
+    y, p = items
+    assert list(METRICS) == [
+        "pearson",
+        "spearman",
+        "mse",
+        "mae",
+        "exact_accuracy",
+        "within_one_accuracy",
+        "rounded_mae",
+    ]
+    for name, metric in METRICS.items():
+        assert isinstance(metric, Metric) and metric.name == name
+        assert callable(metric.function) and metric(y, p) == metric.function(y, p)
+        assert isinstance(metric.greater_is_better, bool)
+        assert isinstance(metric.label, str) and metric.label.strip()
+        assert isinstance(metric.definition, str) and metric.definition.strip()
+        assert (metric.loss is None) != (metric.resampled is None), name
+        assert metric.is_correlation == (metric.resampled is not None)
+        takes_scale = "scale" in inspect.signature(metric.function).parameters
+        assert takes_scale == metric.uses_scale, name
+        if metric.is_correlation:
+            assert metric.greater_is_better, name
+        else:
+            # The bootstrap averages the loss: its mean must be the metric itself.
+            scale = (1.0, 5.0) if metric.uses_scale else None
+            loss = metric.loss(y, p, scale)
+            assert loss.shape == y.shape
+            assert float(loss.mean()) == pytest.approx(metric.value(y, p, scale)), name
+    assert METRICS["pearson"].is_correlation and METRICS["spearman"].is_correlation
+    assert not METRICS["mae"].greater_is_better and METRICS["exact_accuracy"].greater_is_better
+
+
+def test_a_metric_record_without_one_bootstrap_rule_cannot_be_made():
+    facts = {"greater_is_better": False, "label": "x", "definition": "x"}
+    with pytest.raises(ParameterError, match="exactly one"):
+        Metric("x", mae, **facts)
+    with pytest.raises(ParameterError, match="exactly one"):
+        Metric("x", mae, **facts, loss=lambda y, p, s: y, resampled=lambda w, y, p: y)
+    with pytest.raises(ParameterError, match="label"):
+        Metric("x", mae, greater_is_better=False, label="", definition="x", loss=lambda y, p, s: y)
+
+
+def test_a_new_metric_is_one_record_and_bootstraps_by_its_own_loss(data):
+    """A record that is not registered works everywhere a metric name does, and its
+    intervals come from its own loss (the same as scoring every resample)."""
+    y, p = data
+
+    def bias(a, b):
+        a, b = np.asarray(a, float), np.asarray(b, float)
+        keep = ~(np.isnan(a) | np.isnan(b))
+        return float(np.mean(b[keep] - a[keep]))
+
+    record = Metric(
+        "bias",
+        bias,
+        greater_is_better=False,
+        label="bias",
+        definition="mean signed error",
+        loss=lambda a, b, scale: b - a,
+    )
+    groups = np.arange(len(y)) // 4
+    fast = bootstrap_ci(y, p, record, groups=groups, n_resamples=300)
+    slow = bootstrap_ci(y, p, lambda a, b: bias(a, b), groups=groups, n_resamples=300)
+    assert fast == pytest.approx(slow, abs=1e-10)
+    result = score(y, p, record, n_resamples=300, groups=groups)
+    assert result.name == "bias" and result.value == pytest.approx(bias(y, p))
+    assert (result.ci_low, result.ci_high) == pytest.approx(fast)
 
 
 # ---------------------------------------------------------------------- tables

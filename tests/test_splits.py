@@ -1,4 +1,4 @@
-"""Tests of care.evaluate.splits: client-grouped (and stratified) k-fold splits."""
+"""Tests of care.stats.splits: client-grouped (and stratified) k-fold splits."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import care.evaluate.splits as splits_module
+import care.stats.splits as splits_module
 from care.errors import ParameterError
-from care.evaluate import fold_assignments, grouped_kfold
+from care.stats import fold_assignments, grouped_kfold
 
 
 def clients(n_clients: int = 60, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from difflib import SequenceMatcher
 
 from care.data.session import Session
-from care.results import Evidence
+from care.records import Evidence
 
 #: Opening and closing marks of the quoted spans that :func:`extract_quotes` finds.
 QUOTE_MARKS: tuple[tuple[str, str], ...] = (

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from care.errors import CareError
-from care.results import Assessments, Evidence, ItemRating, SessionAssessment
+from care.records import Evidence, ItemRating, SessionAssessment
 
 STORE_FORMAT_VERSION = 1
 STATUSES = ("ok", "parse_failure", "backend_error")
@@ -314,7 +314,7 @@ class RunStore:
         model: str | None = None,
         instrument: str | None = None,
         prompt_version: str | None = None,
-    ) -> Assessments:
+    ) -> list[SessionAssessment]:
         """Every finished session assessment matching the filters, oldest first."""
         query = "SELECT session_id, instrument, model, prompt_version FROM sessions"
         clauses, params = [], []
@@ -330,7 +330,7 @@ class RunStore:
             query += " WHERE " + " AND ".join(clauses)
         query += " ORDER BY created_at, rowid"
         keys = self._db.execute(query, params).fetchall()
-        found = Assessments()
+        found: list[SessionAssessment] = []
         for session_id, inst, mod, version in keys:
             assessment = self.get_assessment(
                 session_id, instrument=inst, model=mod, prompt_version=version

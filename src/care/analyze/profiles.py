@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from care.evaluate.metrics import bootstrap_ci
+from care.stats import bootstrap_ci
 
 
 def _mean_ci(

@@ -1,6 +1,6 @@
 """Run the whole analysis and write it: CSV/JSON tables and a self-contained HTML report.
 
-The charts reuse :mod:`care.evaluate.plots` (bar charts, histograms); the one chart it lacks,
+The charts reuse :mod:`care.stats.plots` (bar charts, histograms); the one chart it lacks,
 scores over turns, is :func:`trajectory_plot` here, drawn with the same frame and axes.
 """
 
@@ -29,7 +29,10 @@ from care.analyze.patterns import (
 from care.analyze.profiles import client_trajectories, counselor_profiles
 from care.analyze.themes import ThemeResult, find_themes
 from care.data.session import Session
-from care.evaluate.plots import (
+from care.instruments import get_instrument
+from care.output import check_output_dir, write_text_atomic
+from care.results import Assessments
+from care.stats.plots import (
     PALETTE,
     PlotFrame,
     Series,
@@ -43,9 +46,6 @@ from care.evaluate.plots import (
     polyline,
     px,
 )
-from care.instruments import get_instrument
-from care.output import check_output_dir, write_text_atomic
-from care.results import Assessments
 
 log = logging.getLogger(__name__)
 

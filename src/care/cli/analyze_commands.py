@@ -7,41 +7,23 @@ from pathlib import Path
 import click
 
 from care.cli.options import input_options, loader_arguments
-from care.errors import DataError, ParameterError
+from care.errors import ParameterError
 from care.results import Assessments
+from care.results_io import is_run_store
 
 
 def _read_results(path: Path, model: str | None) -> Assessments:
     """A results file (``care assess --out``) or a run store (``--store``), evidence kept."""
-    from care.evaluate.report import is_run_store
-
-    if not is_run_store(path):
-        if not path.is_file():
-            raise DataError(
-                "no such results file", file=str(path), fix="give --results an existing file"
-            )
-        return Assessments.from_jsonl(path)
-    from care.store import RunStore
-
-    with RunStore(path) as store:
-        stored = list(store.assessments())
-    models = sorted({a.model for a in stored})
-    if model is not None:
-        stored = [a for a in stored if a.model == model]
-    elif len(models) > 1:
+    assessments = Assessments.read(path, model=model, option="--results")
+    models = sorted({a.model for a in assessments})
+    if model is None and len(models) > 1 and is_run_store(path):
         raise ParameterError(
             f"the run store holds results of several models: {', '.join(models)}",
             file=str(path),
             field="--model",
             fix="choose one with --model",
         )
-    if not stored:
-        raise DataError(
-            "the run store holds no finished session" + (f" of model {model!r}" if model else ""),
-            file=str(path),
-            fix="finish the run first, or check --model",
-        )
-    return Assessments(stored)
+    return assessments
 
 
 def _labels(value: str | None) -> tuple[str | None, str | None] | None:

@@ -9,18 +9,11 @@ from rich.console import Console
 
 from care.cli.options import input_options, loader_arguments
 from care.errors import ParameterError
+from care.stats.metrics import METRICS
 
-# The names of care.evaluate.metrics.METRICS, spelled out so that starting the command line
-# does not import pandas and scipy (a test checks that the two lists agree).
-METRIC_NAMES = (
-    "pearson",
-    "spearman",
-    "mse",
-    "mae",
-    "exact_accuracy",
-    "within_one_accuracy",
-    "rounded_mae",
-)
+# The metrics' names, for --paired-metric (care.stats.metrics needs numpy only, so
+# starting the command line does not import pandas or scipy).
+METRIC_NAMES = tuple(METRICS)
 
 
 def _named(values: tuple[str, ...], option: str) -> list[tuple[str | None, Path]]:
@@ -44,7 +37,7 @@ def _read_systems(
 ) -> tuple[dict, dict[str, str], str | None]:
     """Read results files and run stores; return name -> assessments, name -> file, and
     the instrument (that of the first file when not given)."""
-    from care.evaluate.report import read_predictions
+    from care.evaluate.predictions import read_predictions
 
     systems: dict = {}
     sources: dict[str, str] = {}
@@ -206,8 +199,9 @@ def evaluate(
     """
     from care.data.io import load_corpus
     from care.evaluate.html import write_reports
+    from care.evaluate.markdown import evaluation_markdown
+    from care.evaluate.predictions import read_folds, read_rationale_references
     from care.evaluate.report import evaluate as run_evaluation
-    from care.evaluate.report import read_folds, read_rationale_references
     from care.instruments import get_instrument
 
     if not preds and not pred_cuts:
@@ -257,7 +251,7 @@ def evaluate(
     if as_json:
         click.echo(evaluation.to_json())
     else:
-        click.echo(evaluation.to_markdown(full=False), nl=False)
+        click.echo(evaluation_markdown(evaluation, full=False), nl=False)
     if out_dir is not None:
         paths = write_reports(evaluation, out_dir)
         console.print(f"wrote {', '.join(str(path) for path in paths.values())}")

@@ -1,50 +1,15 @@
-"""Honest evaluation: agreement metrics with confidence intervals, client-grouped splits.
+"""``care evaluate``: how good an assessor is, against whom, with what certainty.
 
-* :mod:`care.evaluate.metrics`: correlations, errors and ordinal accuracies, percentile
-  (cluster) bootstrap intervals, paired comparisons of two systems, score tables.
-* :mod:`care.evaluate.splits`: cross-validation folds that never put the same client on
-  both sides, optionally stratified by score.
+* :mod:`care.evaluate.report`: the engine (:func:`~care.evaluate.report.evaluate`), with
+  :mod:`care.evaluate.scoring` (scoring a view) and :mod:`care.evaluate.evaluation`
+  (what was found).
+* :mod:`care.evaluate.predictions`: reading results files, run stores, folds and
+  reference rationales.
+* :mod:`care.evaluate.markdown` and :mod:`care.evaluate.html`: the reports.
+* :mod:`care.evaluate.rationales`: every rationale metric at once, from
+  :mod:`care.evaluate.quotes` (quote faithfulness), :mod:`care.evaluate.overlap` (BLEU,
+  ROUGE) and :mod:`care.evaluate.bertscore`.
+
+The metrics, bootstrap intervals, client-grouped splits and charts it uses are in
+:mod:`care.stats`.
 """
-
-from care.evaluate.metrics import (
-    DEFAULT_METRICS,
-    METRICS,
-    MetricResult,
-    PairedResult,
-    bootstrap_ci,
-    exact_accuracy,
-    fold_summary,
-    mae,
-    mse,
-    paired_bootstrap,
-    pearson,
-    round_to_scale,
-    rounded_mae,
-    score,
-    score_table,
-    spearman,
-    within_one_accuracy,
-)
-from care.evaluate.splits import fold_assignments, grouped_kfold
-
-__all__ = [
-    "DEFAULT_METRICS",
-    "METRICS",
-    "MetricResult",
-    "PairedResult",
-    "bootstrap_ci",
-    "exact_accuracy",
-    "fold_assignments",
-    "fold_summary",
-    "grouped_kfold",
-    "mae",
-    "mse",
-    "paired_bootstrap",
-    "pearson",
-    "round_to_scale",
-    "rounded_mae",
-    "score",
-    "score_table",
-    "spearman",
-    "within_one_accuracy",
-]

@@ -1,7 +1,7 @@
 """The evaluation as one self-contained HTML page, plus the Markdown and JSON files.
 
 The page has no scripts, fonts, images or styles from anywhere else: every chart is an
-inline SVG (:mod:`care.evaluate.plots`), so it opens offline and can be mailed or
+inline SVG (:mod:`care.stats.plots`), so it opens offline and can be mailed or
 archived as a single file. :func:`write_reports` writes ``report.html``, ``report.md``
 and ``report.json`` into a folder.
 """
@@ -16,8 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from care import __version__
-from care.evaluate.markdown import item_means
-from care.evaluate.plots import (
+from care.evaluate.evaluation import Evaluation, EvaluationView, item_means
+from care.evaluate.markdown import evaluation_markdown
+from care.evaluate.systems import SystemPredictions
+from care.evaluate.targets import HEADLINE_METRICS, Target, metric_definitions, metric_label
+from care.output import check_output_dir, write_text_atomic
+from care.stats.plots import (
     PALETTE,
     REFERENCE_COLOURS,
     Series,
@@ -27,12 +31,8 @@ from care.evaluate.plots import (
     line_plot,
     scatter_plot,
 )
-from care.evaluate.report import Evaluation, EvaluationView, calibration_curve
-from care.evaluate.systems import SystemPredictions
-from care.evaluate.targets import HEADLINE_METRICS, METRIC_LABELS, METRIC_VARIANTS, Target
-from care.output import check_output_dir, write_text_atomic
 
-__all__ = ["calibration_curve", "render_html", "write_reports"]
+__all__ = ["render_html", "write_reports"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'Noto Sans',sans-serif;color:#222;
@@ -208,11 +208,12 @@ def _calibration(evaluation: Evaluation, view: EvaluationView, colours: dict[str
         series_for_legend.append(
             Series(system.name, colours[system.name], [], dashed=system.kind != "system")
         )
+    calibration = view.calibration()
     for target in evaluation.headline_targets:
         curves = []
         for system in shown:
-            pred = system.values.reindex(view.session_ids)[target.key].to_numpy()
-            xs, ys, _ = calibration_curve(view.truth[target.key].to_numpy(), pred)
+            curve = calibration[system.name][target.key]
+            xs, ys = curve["mean_predicted"], curve["mean_client"]
             curves.append(
                 (Series(system.name, colours[system.name], ys, dashed=system.kind != "system"), xs)
             )
@@ -259,7 +260,7 @@ def _detail_table(evaluation: Evaluation, view: EvaluationView, colours: dict[st
     parts = []
     for target in evaluation.headline_targets:
         fold_rows = any(target.key in view.folds.get(s.name, {}) for s in view.systems)
-        head = "".join(f"<th>{METRIC_LABELS[m]}</th>" for m in HEADLINE_METRICS)
+        head = "".join(f"<th>{metric_label(m)}</th>" for m in HEADLINE_METRICS)
         if fold_rows:
             head += "<th>r over folds<br>mean ± SD</th><th>MSE over folds<br>mean ± SD</th>"
         rows = []
@@ -292,7 +293,7 @@ def _items_table(evaluation: Evaluation, view: EvaluationView) -> str:
     shown = [s for s in view.systems if s.kind != "human"]
     metrics = ("exact_accuracy", "within_one_accuracy", "rounded_mae", "mae", "pearson")
     head = "".join(f'<th colspan="{len(metrics)}">{escape(s.name)}</th>' for s in shown)
-    sub = "".join(f"<th>{METRIC_LABELS[m]}</th>" for _ in shown for m in metrics)
+    sub = "".join(f"<th>{metric_label(m)}</th>" for _ in shown for m in metrics)
     rows = []
     for target in evaluation.item_targets:
         cells = "".join(
@@ -343,7 +344,7 @@ def _paired_table(view: EvaluationView) -> str:
         "<tr>"
         f'<td>{escape(p["a"])}</td><td class="l">{escape(p["b"])}</td>'
         f'<td class="l">{escape(p["target"])}</td>'
-        f'<td class="l">{escape(METRIC_LABELS.get(p["metric"], p["metric"]))}</td>'
+        f'<td class="l">{escape(metric_label(p["metric"]))}</td>'
         f"<td>{_fmt(p['delta'])}<br><small>[{_fmt(p['ci_low'])}, {_fmt(p['ci_high'])}]"
         f'</small></td><td>{_fmt(p["p_value"], 4)}</td><td class="l">{escape(p["verdict"])}</td>'
         "</tr>"
@@ -464,8 +465,8 @@ def render_html(evaluation: Evaluation, title: str | None = None) -> str:
     title = title or f"Evaluation on {instrument.name}"
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")  # noqa: UP017
     definitions = "".join(
-        f"<li><b>{escape(METRIC_LABELS[k])}</b> (<code>{k}</code>): {escape(v)}.</li>"
-        for k, v in METRIC_VARIANTS.items()
+        f"<li><b>{escape(metric_label(k))}</b> (<code>{k}</code>): {escape(v)}.</li>"
+        for k, v in metric_definitions().items()
     )
     sections = "".join(_view_html(evaluation, view) for view in evaluation.views.values())
     notes = "".join(f'<p class="note">{escape(note)}</p>' for note in evaluation.notes)
@@ -511,6 +512,6 @@ def write_reports(evaluation: Evaluation, out_dir: str | Path) -> dict[str, Path
         "json": folder / "report.json",
     }
     write_text_atomic(paths["html"], render_html(evaluation))
-    write_text_atomic(paths["markdown"], evaluation.to_markdown(full=True))
+    write_text_atomic(paths["markdown"], evaluation_markdown(evaluation, full=True))
     write_text_atomic(paths["json"], evaluation.to_json() + "\n")
     return paths

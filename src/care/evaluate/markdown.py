@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
-from care.evaluate.report import Evaluation, EvaluationView
+from care.evaluate.evaluation import Evaluation, EvaluationView, item_means
 from care.evaluate.systems import SystemPredictions
 from care.evaluate.targets import (
     HEADLINE_METRICS,
-    METRIC_LABELS,
-    METRIC_VARIANTS,
-    Target,
     cell_text,
     is_missing,
+    metric_definitions,
+    metric_label,
 )
 
 
@@ -54,29 +50,6 @@ def headline_markdown(
         for system in chosen.systems
     ]
     return _table(header, rows)
-
-
-def item_means(
-    view: EvaluationView, targets: Sequence[Target], main_scale: tuple[float, float]
-) -> dict[str, dict[str, float]]:
-    """Per row, the mean over the items on the main scale of each item metric."""
-    keys = [t.key for t in targets if t.kind == "item" and t.scale == main_scale]
-    out: dict[str, dict[str, float]] = {}
-    if view.scores.empty:
-        return out
-    for system in view.systems:
-        if system.kind == "human":
-            continue
-        rows = view.scores[
-            (view.scores["system"] == system.name) & view.scores["target_key"].isin(keys)
-        ]
-        out[system.name] = {
-            metric: float(np.nanmean(group["value"].to_numpy(dtype=float)))
-            if group["value"].notna().any()
-            else math.nan
-            for metric, group in rows.groupby("metric", sort=False)
-        }
-    return out
 
 
 def evaluation_markdown(evaluation: Evaluation, full: bool = True) -> str:
@@ -149,7 +122,7 @@ def evaluation_markdown(evaluation: Evaluation, full: bool = True) -> str:
         lines += _rationale_markdown(evaluation.rationales)
     if full:
         lines += ["", "## Metric definitions", ""]
-        lines += [f"- **{METRIC_LABELS[k]}** (`{k}`): {v}." for k, v in METRIC_VARIANTS.items()]
+        lines += [f"- **{metric_label(k)}** (`{k}`): {v}." for k, v in metric_definitions().items()]
         lines += [f"- **Intervals**: {evaluation.interval_text()}."]
     lines += (
         ["", "† see the note on the mean-rating baseline's correlations."]
@@ -171,7 +144,7 @@ def _full_view_markdown(evaluation: Evaluation, view: EvaluationView) -> list[st
             f"### {target.name} ({target.kind}, scale {target.scale[0]:g}-{target.scale[1]:g})",
             "",
         ]
-        header = ["system", *(METRIC_LABELS[m] for m in HEADLINE_METRICS)]
+        header = ["system", *(metric_label(m) for m in HEADLINE_METRICS)]
         has_folds = any(target.key in view.folds.get(s.name, {}) for s in view.systems)
         if has_folds:
             header += ["r over folds (mean ± SD)", "MSE over folds"]
@@ -210,7 +183,7 @@ def _full_view_markdown(evaluation: Evaluation, view: EvaluationView) -> list[st
                 p["a"],
                 p["b"],
                 p["target"],
-                METRIC_LABELS.get(p["metric"], p["metric"]),
+                metric_label(p["metric"]),
                 f"{_fmt(p['delta'])} [{_fmt(p['ci_low'])}, {_fmt(p['ci_high'])}]",
                 _fmt(p["p_value"], 4),
                 p["verdict"],

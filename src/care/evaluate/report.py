@@ -23,10 +23,10 @@ predictions and the client's ratings alike: a score is missing when one of its i
 
 Metrics: Pearson r, Spearman rho, MSE and MAE for every target, and, per item, exact
 accuracy, accuracy within 1 point and the MAE of predictions rounded half up and clipped to
-the item's scale (:mod:`care.evaluate.metrics`). Each comes with a 95% percentile
+the item's scale (:mod:`care.stats`). Each comes with a 95% percentile
 bootstrap interval over resampled clients (or sessions). With folds (``--folds`` or
 ``meta["fold"]`` in the results), the per-fold values are summarised as mean ± SD.
-:func:`~care.evaluate.metrics.paired_bootstrap` tests each system against every other
+:func:`~care.stats.paired_bootstrap` tests each system against every other
 system and every baseline.
 
 Every system is scored on the same sessions: those rated by their client on the
@@ -42,37 +42,28 @@ Without cut predictions the view shows the baselines only, and says so.
 The engine's parts: :mod:`care.evaluate.targets` (what is scored, with which metrics),
 :mod:`care.evaluate.predictions` (reading results files, run stores, folds and reference
 rationales), :mod:`care.evaluate.systems` (the rows: systems, baselines, human raters),
-this module (scoring) and :mod:`care.evaluate.markdown` / :mod:`care.evaluate.html` (the
-reports).
+this module (which sessions and rows, for which views), :mod:`care.evaluate.scoring`
+(scoring a view), :mod:`care.evaluate.evaluation` (what was found, as data) and
+:mod:`care.evaluate.markdown` / :mod:`care.evaluate.html` (the reports, plain functions
+over the evaluation).
 """
 
 from __future__ import annotations
 
-import itertools
-import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from care.data.corpus import Corpus
 from care.data.language import session_language
 from care.data.session import Session
 from care.errors import DataError, ParameterError
-from care.evaluate.metrics import METRICS, fold_summary, paired_bootstrap, score_table
-from care.evaluate.predictions import (
-    assessment_rationales,
-    is_run_store,
-    read_folds,
-    read_predictions,
-    read_rationale_references,
-    read_results,
-    read_run_store,
-)
+from care.evaluate.evaluation import Evaluation, EvaluationView
+from care.evaluate.predictions import assessment_rationales
+from care.evaluate.scoring import score_view
 from care.evaluate.systems import (
     SystemPredictions,
     cross_validated_baselines,
@@ -80,312 +71,12 @@ from care.evaluate.systems import (
     human_raters,
     system_from_assessments,
 )
-from care.evaluate.targets import (
-    HEADLINE_METRICS,
-    HIGHER_IS_BETTER,
-    ITEM_METRICS,
-    METRIC_LABELS,
-    METRIC_VARIANTS,
-    Target,
-    Unit,
-    cell_text,
-    instrument_targets,
-    is_missing,
-    score_frame,
-)
+from care.evaluate.targets import Target, Unit, instrument_targets, score_frame
 from care.instruments import Instrument, get_instrument
 from care.results import Assessments
+from care.stats import METRICS
 
-__all__ = [
-    "HEADLINE_METRICS",
-    "ITEM_METRICS",
-    "METRIC_LABELS",
-    "METRIC_VARIANTS",
-    "Evaluation",
-    "EvaluationView",
-    "SystemPredictions",
-    "Target",
-    "calibration_curve",
-    "evaluate",
-    "instrument_targets",
-    "is_run_store",
-    "read_folds",
-    "read_predictions",
-    "read_rationale_references",
-    "read_results",
-    "read_run_store",
-    "score_frame",
-]
-
-
-# ------------------------------------------------------------------------ evaluation
-
-
-@dataclass
-class EvaluationView:
-    """The scores of all rows on one set of sessions (the whole sessions, or cut ones).
-
-    Attributes:
-        name: ``"full"`` or ``"process"``.
-        title: Heading for reports.
-        description: What was scored and how.
-        session_ids: The sessions scored.
-        truth: The client's scores (target columns) on those sessions.
-        groups: Client id of every scored session (None where unknown).
-        systems: The rows (systems, then baselines, then human raters).
-        scores: Long table: ``system, kind, target, target_kind, metric, value, ci_low,
-            ci_high, n``.
-        folds: ``{system: {target key: {"n_folds", metric: {"mean", "sd"}}}}``.
-        paired: Paired bootstrap tests, one dict each.
-        notes: Anything the reader must know.
-        targets: The targets scored.
-    """
-
-    name: str
-    title: str
-    description: str
-    session_ids: list[str]
-    truth: pd.DataFrame
-    groups: list[str | None]
-    systems: list[SystemPredictions]
-    scores: pd.DataFrame
-    folds: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
-    paired: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    targets: list[Target] = field(default_factory=list)
-    _index: dict[tuple[str, str, str], dict[str, Any]] | None = field(
-        default=None, init=False, repr=False
-    )
-    _indexed_rows: int = field(default=-1, init=False, repr=False)
-
-    @property
-    def n_clients(self) -> int:
-        """Distinct clients among the scored sessions (unknown clients count one each)."""
-        return len(
-            {
-                g if g is not None else f"session:{s}"
-                for g, s in zip(self.groups, self.session_ids, strict=True)
-            }
-        )
-
-    def value(self, system: str, target: str, metric: str) -> dict[str, Any] | None:
-        """One score row as a dict (``value``, ``ci_low``, ``ci_high``, ``n``, ...), or None
-        if it was not computed. ``target`` is a target key such as ``"dim:goal"``."""
-        if self._index is None or self._indexed_rows != len(self.scores):
-            records = self.scores.to_dict("records") if not self.scores.empty else []
-            self._index = {(r["system"], r["target_key"], r["metric"]): r for r in records}
-            self._indexed_rows = len(self.scores)
-        found = self._index.get((system, target, metric))
-        return None if found is None else dict(found)
-
-    def calibration(self) -> dict[str, dict[str, dict[str, list[float]]]]:
-        """Calibration curves (:func:`calibration_curve`) of every system and baseline on
-        the non-item targets and own-scale items: ``{system: {target key: {"mean_predicted",
-        "mean_client", "n"}}}``."""
-        out: dict[str, dict[str, dict[str, list[float]]]] = {}
-        keys = [t.key for t in self.targets if t.headline]
-        for system in self.systems:
-            if system.kind == "human":
-                continue
-            pred = system.values.reindex(self.session_ids)
-            entry = {}
-            for key in keys:
-                xs, ys, ns = calibration_curve(self.truth[key].to_numpy(), pred[key].to_numpy())
-                entry[key] = {"mean_predicted": xs, "mean_client": ys, "n": ns}
-            out[system.name] = entry
-        return out
-
-    def dimension_correlations(self) -> dict[str, dict[str, float]]:
-        """How distinct the dimension scores are: Pearson r between every pair of
-        dimensions (``"goal~task"``), for the clients' ratings (``"clients"``) and for every
-        row, on the scored sessions where both scores exist. Empty with fewer than two
-        dimensions. A model whose dimensions correlate far more than the clients' measures
-        one general appraisal, whatever its dimensions are called."""
-        keys = [(t.name, t.key) for t in self.targets if t.kind == "dimension"]
-        if len(keys) < 2:
-            return {}
-        frames = {"clients": self.truth}
-        frames.update(
-            {system.name: system.values.reindex(self.session_ids) for system in self.systems}
-        )
-        out: dict[str, dict[str, float]] = {}
-        for row, frame in frames.items():
-            pairs: dict[str, float] = {}
-            for (name_a, key_a), (name_b, key_b) in itertools.combinations(keys, 2):
-                if key_a not in frame or key_b not in frame:
-                    continue
-                both = frame[[key_a, key_b]].astype(float).dropna()
-                spread = both.std().min() if len(both) > 2 else 0.0
-                pairs[f"{name_a}~{name_b}"] = (
-                    float(np.corrcoef(both[key_a], both[key_b])[0, 1]) if spread > 0 else math.nan
-                )
-            if pairs:
-                out[row] = pairs
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready content (every figure)."""
-        return {
-            "name": self.name,
-            "title": self.title,
-            "description": self.description,
-            "n_sessions": len(self.session_ids),
-            "n_clients": self.n_clients,
-            "systems": [system.summary() for system in self.systems],
-            "scores": [_clean_row(row) for row in self.scores.to_dict("records")],
-            "folds": _json_ready(self.folds),
-            "paired": _json_ready(self.paired),
-            "calibration": _json_ready(self.calibration()),
-            "dimension_correlations": _json_ready(self.dimension_correlations()),
-            "notes": list(self.notes),
-        }
-
-
-def calibration_curve(
-    truth: np.ndarray, predicted: np.ndarray, n_bins: int = 10, min_per_bin: int = 10
-) -> tuple[list[float], list[float], list[int]]:
-    """Mean prediction and mean client rating per quantile bin of the predictions.
-
-    Pairs with a NaN are left out. The number of bins is at most ``n_bins`` and at most
-    one per ``min_per_bin`` pairs (at least 1); equal bin edges are merged, so a constant
-    prediction gives one point.
-
-    Returns:
-        ``(mean predicted, mean client rating, pairs)`` per bin, in order of prediction.
-    """
-    y = np.asarray(truth, dtype=float)
-    p = np.asarray(predicted, dtype=float)
-    keep = ~(np.isnan(y) | np.isnan(p))
-    y, p = y[keep], p[keep]
-    if not len(p):
-        return [], [], []
-    bins = max(1, min(n_bins, len(p) // max(min_per_bin, 1)))
-    edges = np.unique(np.quantile(p, np.linspace(0, 1, bins + 1)))
-    labels = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, max(len(edges) - 2, 0))
-    xs, ys, ns = [], [], []
-    for label in np.unique(labels):
-        mask = labels == label
-        xs.append(float(p[mask].mean()))
-        ys.append(float(y[mask].mean()))
-        ns.append(int(mask.sum()))
-    return xs, ys, ns
-
-
-def _clean_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: _json_ready(value) for key, value in row.items()}
-
-
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        value = float(value)
-        return None if math.isnan(value) or math.isinf(value) else value
-    return value
-
-
-@dataclass
-class Evaluation:
-    """Everything :func:`evaluate` found; write it with :mod:`care.evaluate.html`,
-    :meth:`to_markdown` or :meth:`to_dict`.
-
-    Attributes:
-        instrument: The instrument scored.
-        targets: Its targets (headline first).
-        views: ``"full"`` and, with ``cut_end``, ``"process"``.
-        settings: Resampling, confidence, seed, bootstrap unit, folds, cut.
-        gold: What the gold data were.
-        rationales: Rationale metrics per system (None when no system has rationales).
-        notes: Anything the reader must know.
-    """
-
-    instrument: Instrument
-    targets: list[Target]
-    views: dict[str, EvaluationView]
-    settings: dict[str, Any]
-    gold: dict[str, Any]
-    rationales: dict[str, Any] | None = None
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def headline_targets(self) -> list[Target]:
-        """Dimensions, total and own-scale items."""
-        return [target for target in self.targets if target.headline]
-
-    @property
-    def item_targets(self) -> list[Target]:
-        """Every item."""
-        return [target for target in self.targets if target.kind == "item"]
-
-    def interval_text(self) -> str:
-        """How the confidence intervals were computed, in words."""
-        settings = self.settings
-        if not settings["n_resamples"]:
-            return "no confidence intervals (0 resamples)"
-        unit = (
-            "whole clients (cluster bootstrap; a session without a client id counts as its "
-            "own client)"
-            if settings["bootstrap_unit"] == "client"
-            else "sessions"
-        )
-        return (
-            f"{settings['confidence']:.0%} percentile bootstrap intervals over "
-            f"{settings['n_resamples']} resamples of {unit}, seed {settings['seed']}"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Every figure, as a JSON-ready mapping."""
-        return {
-            "schema": "care-evaluation/1",
-            "instrument": {
-                "id": self.instrument.id,
-                "name": self.instrument.name,
-                "scale": [self.instrument.scale.min, self.instrument.scale.max],
-                "dimensions": list(self.instrument.dimensions),
-            },
-            "targets": [
-                {
-                    "key": t.key,
-                    "name": t.name,
-                    "kind": t.kind,
-                    "scale": list(t.scale),
-                    "headline": t.headline,
-                }
-                for t in self.targets
-            ],
-            "gold": _json_ready(self.gold),
-            "settings": _json_ready(self.settings),
-            "intervals": self.interval_text(),
-            "metric_variants": METRIC_VARIANTS,
-            "views": {name: view.to_dict() for name, view in self.views.items()},
-            "rationales": _json_ready(self.rationales),
-            "notes": list(self.notes),
-        }
-
-    def to_json(self, indent: int | None = 2) -> str:
-        """:meth:`to_dict` as JSON text."""
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
-
-    def headline_table(self, view: str = "full", metric: str = "pearson") -> pd.DataFrame:
-        """One metric of every row on the headline targets: ``"value [low, high]"`` cells."""
-        chosen = self.views[view]
-        data: dict[str, dict[str, str]] = {}
-        for system in chosen.systems:
-            data[system.name] = {
-                target.name: cell_text(chosen.value(system.name, target.key, metric))
-                for target in self.headline_targets
-            }
-        return pd.DataFrame.from_dict(data, orient="index")
-
-    def to_markdown(self, full: bool = True) -> str:
-        """The report as Markdown: headline tables, and with ``full`` every table."""
-        from care.evaluate.markdown import evaluation_markdown
-
-        return evaluation_markdown(self, full=full)
+__all__ = ["evaluate"]
 
 
 def _check_settings(
@@ -447,7 +138,8 @@ def evaluate(
     Args:
         gold: Sessions with their client's ratings on the instrument (and, where there
             are any, the counselor's or an observer's).
-        predictions: System name to its assessments (read with :func:`read_results`).
+        predictions: System name to its assessments (read with
+            :meth:`~care.results.Assessments.read`).
         instrument: The instrument to score; default: that of the predictions.
         cut_end: Also build the process-only view, with sessions cut before their last
             ``cut_end`` of turns (e.g. 0.2).
@@ -557,7 +249,7 @@ def evaluate(
         notes.append("no baselines: cross-validating them needs sessions of at least 2 clients")
     full_rows += human_raters(evaluated, resolved)
     if eval_ids:
-        views["full"] = _score_view(
+        views["full"] = score_view(
             "full",
             "Whole sessions",
             "predictions on whole sessions against the client's post-session ratings",
@@ -776,7 +468,7 @@ def _process_view(
     rows = list(systems)
     if baseline_folds is not None:
         rows += cross_validated_baselines(cut_sessions, instrument, baseline_folds, fold_source)
-    view = _score_view(
+    view = score_view(
         "process",
         f"Process only: sessions cut before their last {cut_end:.0%} of turns",
         f"every session cut to its first {keep_fraction:.0%} of turns (closing turns left "
@@ -795,211 +487,6 @@ def _process_view(
     return view
 
 
-def _score_view(
-    name: str,
-    title: str,
-    description: str,
-    session_ids: list[str],
-    truth_all: pd.DataFrame,
-    groups: list[str | None],
-    rows: Sequence[SystemPredictions],
-    targets: Sequence[Target],
-    unit: Unit,
-    paired_metrics: Sequence[str],
-    *,
-    n_resamples: int,
-    confidence: float,
-    seed: int,
-) -> EvaluationView:
-    truth = truth_all.loc[session_ids]
-    group_series = pd.Series(groups, index=session_ids, dtype=object) if unit == "client" else None
-    item_scales = {t.key: t.scale for t in targets if t.kind == "item"}
-    item_keys = [t.key for t in targets if t.kind == "item"]
-    score_keys = [t.key for t in targets if t.kind != "item"]
-    by_key = {t.key: t for t in targets}
-    frames = []
-    notes: list[str] = []
-    for system in rows:
-        pred = system.values.reindex(session_ids)
-        if system.kind == "human":
-            present = pred.dropna(how="all")
-            if present.empty:
-                continue
-            metrics = HEADLINE_METRICS if system.error_metrics else ("pearson", "spearman")
-            columns = [k for k in score_keys if k in pred.columns]
-            table = score_table(
-                truth.loc[present.index],
-                present,
-                columns=columns,
-                groups=group_series,
-                metrics=metrics,
-                n_resamples=n_resamples,
-                seed=seed,
-                confidence=confidence,
-            )
-            if not system.error_metrics:
-                notes.append(
-                    f"{system.name}: rated on another scale than the client, so only "
-                    "correlations are reported"
-                )
-            notes.append(
-                f"{system.name}: scored on the {len(present)} of {len(session_ids)} sessions "
-                "that carry these ratings"
-            )
-            parts = [table]
-        else:
-            parts = []
-            for keys, metrics, scale in (
-                (score_keys, HEADLINE_METRICS, None),
-                (item_keys, ITEM_METRICS, item_scales),
-            ):
-                parts.append(
-                    score_table(
-                        truth,
-                        pred,
-                        columns=keys,
-                        groups=group_series,
-                        metrics=metrics,
-                        n_resamples=n_resamples,
-                        seed=seed,
-                        confidence=confidence,
-                        scale=scale,
-                    )
-                )
-        table = pd.concat(parts, ignore_index=True)
-        table = table.rename(columns={"target": "target_key"})
-        table.insert(0, "kind", system.kind)
-        table.insert(0, "system", system.name)
-        table.insert(3, "target", [by_key[k].name for k in table["target_key"]])
-        table.insert(4, "target_kind", [by_key[k].kind for k in table["target_key"]])
-        frames.append(table)
-    scores = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    view = EvaluationView(
-        name=name,
-        title=title,
-        description=description,
-        session_ids=list(session_ids),
-        truth=truth,
-        groups=list(groups),
-        systems=[r for r in rows if r.kind != "human" or r.name in set(scores.get("system", []))],
-        scores=scores,
-        notes=notes,
-        targets=list(targets),
-    )
-    view.folds = _fold_summaries(view, targets)
-    view.paired = _paired_tests(
-        view, targets, paired_metrics, group_series, n_resamples, confidence, seed
-    )
-    if any(r.name == "baseline/mean-rating" for r in view.systems):
-        view.notes.append(
-            "baseline/mean-rating predicts the same value for every session of a fold; its "
-            "correlations only reflect differences between the folds' training means (and "
-            "are usually negative), so read its errors, not its correlations"
-        )
-    return view
-
-
-def _metric_value(
-    metric: str, y: np.ndarray, p: np.ndarray, scale: tuple[float, float] | None
-) -> float:
-    function = METRICS[metric]
-    if metric in ("exact_accuracy", "within_one_accuracy", "rounded_mae"):
-        return float(function(y, p, scale=scale))
-    return float(function(y, p))
-
-
-def _fold_summaries(view: EvaluationView, targets: Sequence[Target]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for system in view.systems:
-        if system.folds is None or system.kind == "human":
-            continue
-        folds = system.folds.reindex(view.session_ids)
-        labels = sorted(int(f) for f in folds.dropna().unique())
-        if len(labels) < 2:
-            continue
-        pred = system.values.reindex(view.session_ids)
-        entry: dict[str, Any] = {}
-        for target in targets:
-            metrics = ITEM_METRICS if target.kind == "item" else HEADLINE_METRICS
-            per_fold = []
-            for label in labels:
-                mask = (folds == label).to_numpy()
-                y = view.truth[target.key].to_numpy()[mask]
-                p = pred[target.key].to_numpy()[mask]
-                per_fold.append({m: _metric_value(m, y, p, target.scale) for m in metrics})
-            summary = fold_summary(per_fold)
-            entry[target.key] = {
-                "n_folds": len(labels),
-                **{m: {"mean": mean, "sd": sd} for m, (mean, sd) in summary.items()},
-            }
-        out[system.name] = entry
-    return out
-
-
-def _paired_tests(
-    view: EvaluationView,
-    targets: Sequence[Target],
-    metrics: Sequence[str],
-    groups: pd.Series | None,
-    n_resamples: int,
-    confidence: float,
-    seed: int,
-) -> list[dict[str, Any]]:
-    if not n_resamples:
-        return []
-    systems = [s for s in view.systems if s.kind == "system"]
-    baselines = [s for s in view.systems if s.kind == "baseline"]
-    pairs = list(itertools.combinations(systems, 2)) + list(itertools.product(systems, baselines))
-    results = []
-    group_values = None if groups is None else groups.reindex(view.session_ids).to_numpy()
-    for a, b in pairs:
-        pa_frame = a.values.reindex(view.session_ids)
-        pb_frame = b.values.reindex(view.session_ids)
-        for target in targets:
-            if not target.headline:
-                continue
-            y = view.truth[target.key].to_numpy()
-            for metric in metrics:
-                scale = target.scale if target.kind == "item" else None
-                result = paired_bootstrap(
-                    y,
-                    pa_frame[target.key].to_numpy(),
-                    pb_frame[target.key].to_numpy(),
-                    metric,
-                    groups=group_values,
-                    n_resamples=n_resamples,
-                    confidence=confidence,
-                    seed=seed,
-                    scale=scale,
-                )
-                results.append(
-                    {
-                        "a": a.name,
-                        "b": b.name,
-                        "target": target.name,
-                        "target_key": target.key,
-                        "metric": metric,
-                        "delta": result.delta,
-                        "ci_low": result.ci_low,
-                        "ci_high": result.ci_high,
-                        "p_value": result.p_value,
-                        "verdict": _verdict(
-                            a.name, b.name, metric, result.delta, result.p_value, confidence
-                        ),
-                    }
-                )
-    return results
-
-
-def _verdict(a: str, b: str, metric: str, delta: float, p_value: float, confidence: float) -> str:
-    if is_missing(delta) or is_missing(p_value):
-        return "undefined"
-    if p_value >= 1.0 - confidence:
-        return "no significant difference"
-    a_better = delta > 0 if metric in HIGHER_IS_BETTER else delta < 0
-    return f"{a if a_better else b} better"
-
-
 def _rationale_report(
     systems: Sequence[SystemPredictions],
     gold: Mapping[str, Session],
@@ -1007,7 +494,8 @@ def _rationale_report(
     references: Mapping[str, Mapping[str, str]] | None,
     bertscore_model: str | Path | None,
 ) -> dict[str, Any] | None:
-    from care.evaluate.rationales import BertScorer, score_rationales
+    from care.evaluate.bertscore import BertScorer
+    from care.evaluate.rationales import score_rationales
 
     scorer = None
     report: dict[str, Any] = {}

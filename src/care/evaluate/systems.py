@@ -13,10 +13,10 @@ import pandas as pd
 from care.data.corpus import Corpus
 from care.data.session import Session
 from care.errors import CareError
-from care.evaluate.splits import fold_assignments
 from care.evaluate.targets import Kind, score_frame
 from care.instruments import Instrument, get_instrument
 from care.results import Assessments
+from care.stats import fold_assignments
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""What ``care evaluate`` scores: the metrics, and the targets of an instrument (items,
+"""What ``care evaluate`` scores: which metrics (their facts are the records of
+:data:`care.stats.metrics.METRICS`), and the targets of an instrument (items,
 dimensions, total) with their prediction and rating tables."""
 
 from __future__ import annotations
@@ -11,40 +12,29 @@ from typing import Any, Literal
 import pandas as pd
 
 from care.instruments import Instrument
+from care.stats.metrics import METRICS
 
-#: Metrics of every target.
-HEADLINE_METRICS: tuple[str, ...] = ("pearson", "spearman", "mse", "mae")
-#: Metrics of every item (the rounded ones use the item's scale).
-ITEM_METRICS: tuple[str, ...] = (
-    *HEADLINE_METRICS,
-    "exact_accuracy",
-    "within_one_accuracy",
-    "rounded_mae",
+#: Metrics of every target: those that do not round to a scale.
+HEADLINE_METRICS: tuple[str, ...] = tuple(
+    name for name, metric in METRICS.items() if not metric.uses_scale
 )
-#: Metrics where higher is better (for the verdict of paired tests).
-HIGHER_IS_BETTER = frozenset({"pearson", "spearman", "exact_accuracy", "within_one_accuracy"})
+#: Metrics of every item: all of them (the rounded ones use the item's scale).
+ITEM_METRICS: tuple[str, ...] = tuple(METRICS)
+#: Metrics of a human rater on another scale than the client's: the correlations.
+CORRELATION_METRICS: tuple[str, ...] = tuple(
+    name for name in HEADLINE_METRICS if METRICS[name].is_correlation
+)
 
-#: The exact variant of every metric, as written into reports.
-METRIC_VARIANTS: dict[str, str] = {
-    "pearson": "Pearson product-moment correlation r between prediction and client rating",
-    "spearman": "Spearman rank correlation rho: Pearson r of mid-ranks (ties averaged)",
-    "mse": "mean squared error, on the target's own scale",
-    "mae": "mean absolute error, on the target's own scale",
-    "exact_accuracy": "share of sessions whose prediction, rounded half up (2.5 -> 3) and "
-    "clipped to the item's scale, equals the client's rating",
-    "within_one_accuracy": "share of sessions whose rounded, clipped prediction is at most 1 "
-    "point from the client's rating",
-    "rounded_mae": "mean absolute error of the rounded, clipped prediction",
-}
-METRIC_LABELS: dict[str, str] = {
-    "pearson": "Pearson r",
-    "spearman": "Spearman ρ",
-    "mse": "MSE",
-    "mae": "MAE",
-    "exact_accuracy": "exact",
-    "within_one_accuracy": "within ±1",
-    "rounded_mae": "rounded MAE",
-}
+
+def metric_label(name: str) -> str:
+    """A metric's short name for report tables (its key when it is not a built-in one)."""
+    return METRICS[name].label if name in METRICS else name
+
+
+def metric_definitions() -> dict[str, str]:
+    """Every metric's exact variant, as written into reports, in report order."""
+    return {name: metric.definition for name, metric in METRICS.items()}
+
 
 Kind = Literal["system", "baseline", "human"]
 Unit = Literal["client", "session"]

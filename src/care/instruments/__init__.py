@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from care.instruments.base import (
+from care.instruments.base import Instrument
+from care.instruments.items import (
     BLANK,
     COUNSELOR_NAMES,
     DEFAULT_LANGUAGE,
     RATERS,
-    Instrument,
     Item,
     Rater,
     Scale,

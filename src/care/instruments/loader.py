@@ -29,7 +29,8 @@ from typing import Any
 import yaml
 
 from care.errors import InstrumentError
-from care.instruments.base import Instrument, Item, Scale
+from care.instruments.base import Instrument
+from care.instruments.items import Item, Scale
 
 FORMAT_VERSION = 1
 """The version of the instrument file format this code reads and writes."""

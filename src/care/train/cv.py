@@ -21,10 +21,9 @@ import numpy as np
 from care.assessors.base import rating_matrix, resolve_instrument
 from care.data.corpus import Corpus
 from care.data.session import Session
-from care.evaluate.metrics import fold_summary, mae, pearson
-from care.evaluate.splits import grouped_kfold
 from care.instruments import Instrument
 from care.output import write_text_atomic
+from care.stats import fold_summary, grouped_kfold, mae, pearson
 from care.train.sft import SFTOptions, resolve_base, train_sft
 from care.train.sft_data import RationaleSet, build_sft_examples, write_sft_data
 

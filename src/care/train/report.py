@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 
 from care.assessors.lite.fit import CrossValidation
-from care.evaluate.metrics import (
+from care.instruments import Instrument
+from care.instruments.scoring import score_matrix
+from care.stats import (
     bootstrap_ci,
     exact_accuracy,
     mse,
@@ -17,8 +19,6 @@ from care.evaluate.metrics import (
     rounded_mae,
     within_one_accuracy,
 )
-from care.instruments import Instrument
-from care.instruments.scoring import score_matrix
 
 
 def score_columns(values: np.ndarray, item_ids: list[str], instrument: Instrument) -> pd.DataFrame:

@@ -29,10 +29,10 @@ from care.assessors.lite.model import LiteConfig, LiteModel
 from care.data.corpus import Corpus
 from care.data.session import Session
 from care.errors import DataError
-from care.evaluate.splits import fold_assignments
 from care.features.length import column_stats, length_matrix
 from care.features.ridge import fit_ridge
 from care.instruments import Instrument, get_instrument, instrument_to_dict, list_instruments
+from care.stats import fold_assignments
 
 Progress = Callable[[str], None]
 
