@@ -7,11 +7,11 @@ nothing beyond care's own dependencies and pydantic.
 from __future__ import annotations
 
 from care.backends.registry import (
-    BUILTIN_BACKENDS,
     available_backends,
+    builtin_backends,
     get_backend,
     is_backend_spec,
     split_spec,
 )
 
-__all__ = ["BUILTIN_BACKENDS", "available_backends", "get_backend", "is_backend_spec", "split_spec"]
+__all__ = ["available_backends", "builtin_backends", "get_backend", "is_backend_spec", "split_spec"]

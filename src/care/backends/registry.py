@@ -1,13 +1,15 @@
 """Finding a backend by its ``provider/model`` string.
 
-Built-in providers are ``transformers``, ``openai``, ``vllm`` and ``llamacpp``. Third-party
-packages add providers through the ``care.backends`` entry-point group::
+Every provider, built-in or third-party, is an entry point of the ``care.backends`` group:
+care registers its own (``transformers``, ``openai``, ``vllm``, ``llamacpp``) in its
+``pyproject.toml`` exactly as a plugin does in its own::
 
     [project.entry-points."care.backends"]
     myengine = "my_package.backend:MyBackend"
 
-where ``MyBackend`` subclasses :class:`care.backends.base.Backend`. Tests and programs can
-also call :func:`register_backend`. Nothing is imported until a backend is asked for.
+where ``MyBackend`` subclasses :class:`care.backends.base.Backend`. That table is the one list
+of providers. Tests and programs can also call :func:`register_backend`. Nothing is imported
+until a backend is asked for.
 """
 
 from __future__ import annotations
@@ -23,12 +25,6 @@ if TYPE_CHECKING:
     from care.backends.base import Backend
 
 ENTRY_POINT_GROUP = "care.backends"
-BUILTIN_BACKENDS: dict[str, str] = {
-    "transformers": "care.backends.transformers_backend:TransformersBackend",
-    "openai": "care.backends.openai_backend:OpenAIBackend",
-    "vllm": "care.backends.vllm_backend:VLLMBackend",
-    "llamacpp": "care.backends.llamacpp_backend:LlamaCppBackend",
-}
 _registered: dict[str, Callable[..., Backend]] = {}
 
 
@@ -46,9 +42,18 @@ def _entry_points() -> dict[str, str]:
     return {point.name: point.value for point in entry_points(group=ENTRY_POINT_GROUP)}
 
 
+def builtin_backends() -> dict[str, str]:
+    """The providers care itself registers (entry points of the care-alliance package)."""
+    return {
+        point.name: point.value
+        for point in entry_points(group=ENTRY_POINT_GROUP)
+        if point.value.startswith("care.backends.")
+    }
+
+
 def available_backends() -> list[str]:
     """Every provider name that can be used."""
-    return sorted({*BUILTIN_BACKENDS, *_entry_points(), *_registered})
+    return sorted({*_entry_points(), *_registered})
 
 
 def split_spec(spec: str) -> tuple[str, str]:
@@ -68,14 +73,14 @@ def is_backend_spec(value: str | None) -> bool:
     if not value or "/" not in value:
         return False
     provider = value.partition("/")[0]
-    return provider in BUILTIN_BACKENDS or provider in _registered or provider in _entry_points()
+    return provider in _registered or provider in _entry_points()
 
 
 def backend_class(provider: str) -> Callable[..., Backend]:
     """The class (or factory) of ``provider``, imported now."""
     if provider in _registered:
         return _registered[provider]
-    target = BUILTIN_BACKENDS.get(provider) or _entry_points().get(provider)
+    target = _entry_points().get(provider)
     if target is None:
         raise ParameterError(
             f"unknown model provider {provider!r}",
