@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from care.cli.options import input_options, loader_arguments
+from care.cli.paths import OUTPUT_DIR
 from care.errors import ParameterError
 from care.results import Assessments
 from care.results_io import is_run_store
@@ -88,7 +89,7 @@ def _labels(value: str | None) -> tuple[str | None, str | None] | None:
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option(
     "--out-dir",
-    type=click.Path(path_type=Path, file_okay=False),
+    type=OUTPUT_DIR,
     default=Path("analysis"),
     show_default=True,
     help="Where report.html, analysis.json and one CSV per table are written.",

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from care.cli.assess_view import print_assessment
 from care.cli.options import input_options, loader_arguments
+from care.cli.paths import OUTPUT_FILE
 
 
 @click.command()
@@ -40,7 +41,7 @@ from care.cli.options import input_options, loader_arguments
 )
 @click.option(
     "--out",
-    type=click.Path(path_type=Path),
+    type=OUTPUT_FILE,
     default=None,
     help="Write results as JSON Lines, one session a line, as each is done. Re-running with "
     "the same --out skips sessions already in it.",

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from care.cli.options import rated_data_option
+from care.cli.paths import OUTPUT_DIR
 from care.cli.train_sft_commands import PRESET_NAMES
 
 
@@ -16,7 +17,7 @@ from care.cli.train_sft_commands import PRESET_NAMES
 @click.option("--instrument", default="wai-sr-client", show_default=True)
 @click.option("--base", required=True, help="Base model: a local directory or a hub id.")
 @click.option("--folds", default=5, show_default=True, type=click.IntRange(2, 20))
-@click.option("--out", required=True, type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=OUTPUT_DIR)
 @click.option(
     "--rationales",
     type=click.Path(path_type=Path),

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from care.cli.options import input_options, loader_arguments
+from care.cli.paths import OUTPUT_FILE
 from care.errors import DataError
 
 ROLE_STYLES = {"counselor": "bold cyan", "client": "bold magenta", "other": "bold yellow"}
@@ -95,7 +96,7 @@ def show(file: Path, session_id: str | None, limit: int | None, **options: objec
 
 @click.command()
 @click.argument("source", type=click.Path(path_type=Path))
-@click.argument("target", type=click.Path(path_type=Path))
+@click.argument("target", type=OUTPUT_FILE)
 @click.option(
     "--to",
     "output_format",

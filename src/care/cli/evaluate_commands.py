@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 
 from care.cli.options import input_options, loader_arguments
+from care.cli.paths import OUTPUT_DIR
 from care.errors import ParameterError
 from care.stats.metrics import METRICS
 
@@ -105,7 +106,7 @@ def _read_systems(
 )
 @click.option(
     "--out-dir",
-    type=click.Path(path_type=Path),
+    type=OUTPUT_DIR,
     default=None,
     help="Write report.html (self-contained, with plots), report.md and report.json here. "
     "Without it, the Markdown headline tables are printed.",

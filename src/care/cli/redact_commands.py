@@ -10,13 +10,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from care.cli.options import input_options, loader_arguments
+from care.cli.paths import OUTPUT_FILE
 
 
 @click.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--out",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=OUTPUT_FILE,
     default=None,
     help="Write the redacted sessions as native JSON Lines.",
 )

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from care.cli.options import input_options, loader_arguments, rated_data_option
+from care.cli.paths import OUTPUT_DIR
 from care.errors import ParameterError
 
 
@@ -57,9 +58,7 @@ from care.errors import ParameterError
     show_default=True,
     help="Where turns are dropped from when a prompt is over the budget.",
 )
-@click.option(
-    "--out", type=click.Path(path_type=Path), required=True, help="Output folder (created)."
-)
+@click.option("--out", type=OUTPUT_DIR, required=True, help="Output folder (created).")
 @click.option(
     "--output-format",
     "output_format",

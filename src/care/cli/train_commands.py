@@ -13,6 +13,7 @@ from rich.console import Console
 
 from care import __version__
 from care.cli.options import input_options, loader_arguments, rated_data_option
+from care.cli.paths import OUTPUT_DIR, OUTPUT_FILE
 from care.cli.train_sft_commands import sft
 from care.data.corpus import Corpus
 from care.errors import ParameterError
@@ -37,9 +38,7 @@ train.add_command(sft)
 @click.option(
     "--adapter", required=True, type=click.Path(path_type=Path), help="LoRA adapter directory."
 )
-@click.option(
-    "--out", required=True, type=click.Path(path_type=Path), help="Where to write the model."
-)
+@click.option("--out", required=True, type=OUTPUT_DIR, help="Where to write the model.")
 def merge(base: str, adapter: Path, out: Path) -> None:
     """Merge a LoRA adapter into BASE; assess with `care assess --model transformers/OUT`."""
     from care.train.merge import merge_adapter
@@ -60,7 +59,7 @@ def merge(base: str, adapter: Path, out: Path) -> None:
 )
 @click.option(
     "--out",
-    type=click.Path(path_type=Path),
+    type=OUTPUT_FILE,
     required=True,
     help="Where to write the model (.npz).",
 )

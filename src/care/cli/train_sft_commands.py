@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from care.cli.paths import OUTPUT_DIR
+
 PRESET_NAMES = ("paper", "lora-24gb", "cpu-tiny")
 
 
@@ -25,7 +27,7 @@ PRESET_NAMES = ("paper", "lora-24gb", "cpu-tiny")
 @click.option(
     "--out",
     required=True,
-    type=click.Path(path_type=Path),
+    type=OUTPUT_DIR,
     help="Where to write the adapter (lora/qlora) or the model (full), and checkpoints/.",
 )
 @click.option("--method", type=click.Choice(["lora", "qlora", "full"]), default=None)

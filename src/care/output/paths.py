@@ -16,9 +16,14 @@ from care.errors import OutputError, os_error
 
 
 def check_output_file(
-    path: str | Path, *, inputs: Iterable[str | Path] = (), field: str = "--out"
+    path: str | Path,
+    *,
+    inputs: Iterable[str | Path] = (),
+    field: str = "--out",
+    create: bool = True,
 ) -> Path:
-    """Check that ``path`` may be written as an output file, making its folder if needed.
+    """Check that ``path`` may be written as an output file, making its folder if needed
+    (with ``create=False`` only checking that it could be made).
 
     Raises:
         OutputError: The path is an input, a folder, or not a regular file.
@@ -61,12 +66,16 @@ def check_output_file(
             field=field,
             fix="remove the link or give another file name",
         )
-    make_folder(target.parent, field=field)
+    if create:
+        make_folder(target.parent, field=field)
+    else:
+        _check_makeable(target.parent, field)
     return target
 
 
-def check_output_dir(path: str | Path, *, field: str = "--out-dir") -> Path:
-    """Check that ``path`` is a folder (or can be made one) to write outputs into.
+def check_output_dir(path: str | Path, *, field: str = "--out-dir", create: bool = True) -> Path:
+    """Check that ``path`` is a folder (or can be made one) to write outputs into; it is
+    made unless ``create`` is False.
 
     Raises:
         OutputError: The path exists and is not a folder.
@@ -86,6 +95,9 @@ def check_output_dir(path: str | Path, *, field: str = "--out-dir") -> Path:
             field=field,
             fix="give a folder for the outputs (it is made if it does not exist)",
         )
+    if not create:
+        _check_makeable(target, field)
+        return target
     make_folder(target, field=field)
     if not os.access(target, os.W_OK):
         raise OutputError(
@@ -110,6 +122,29 @@ def make_folder(folder: Path, *, field: str | None = None) -> None:
         ) from None
     except OSError as error:
         raise os_error(error, field=field) from None
+
+
+def _check_makeable(folder: Path, field: str | None) -> None:
+    """The nearest existing ancestor of ``folder`` must be a folder."""
+    current = folder
+    while True:
+        try:
+            info = current.stat()
+        except FileNotFoundError:
+            if current.parent == current:
+                return
+            current = current.parent
+            continue
+        except OSError as error:
+            raise os_error(error, field=field) from None
+        if not stat.S_ISDIR(info.st_mode):
+            raise OutputError(
+                "a part of this path is a file, not a folder",
+                file=str(current),
+                field=field,
+                fix="choose a path whose folders are folders",
+            )
+        return
 
 
 def _same_file(first: Path, second: Path) -> bool:

@@ -27,7 +27,7 @@ import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from care.errors import OutputError, os_error
 from care.identity import ResultKey
@@ -69,7 +69,7 @@ class ResultsFile:
         self.inputs = list(inputs)
         self.field = field
         self._finished: dict[str, ResultKey] = {}
-        self._handle: IO[str] | None = None
+        self._descriptor: int | None = None
         self._temporary: Path | None = None
         self._lock: Any = None
         self._needs_newline = False
@@ -186,58 +186,55 @@ class ResultsFile:
     # -- writing ----------------------------------------------------------------------------
 
     def write(self, record: dict[str, Any]) -> None:
-        """Append one result record as a whole line (flushed)."""
-        handle = self._writer()
-        line = json.dumps(record, ensure_ascii=False) + "\n"
+        """Append one result record as a whole line, written straight to the file (no
+        buffer that could later spill a fragment)."""
+        descriptor = self._writer()
+        data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         if self._needs_newline:
-            line = "\n" + line
-        position = handle.tell()
+            data = b"\n" + data
         try:
-            handle.write(line)
-            handle.flush()
+            position = os.lseek(descriptor, 0, os.SEEK_END)
+            view = memoryview(data)
+            while view:
+                done = os.write(descriptor, view)
+                view = view[done:]
         except OSError as error:
-            self._truncate(handle, position)
+            with contextlib.suppress(OSError):
+                os.ftruncate(descriptor, position)
+            if error.filename is None:
+                error.filename = str(self.path)
             raise os_error(error, field=self.field) from None
         self._needs_newline = False
         self._finished[str(record["session_id"])] = ResultKey.of_record(record)
         self.written += 1
 
-    def _writer(self) -> IO[str]:
-        if self._handle is not None:
-            return self._handle
+    def _writer(self) -> int:
+        if self._descriptor is not None:
+            return self._descriptor
         try:
             if self.overwrite:
                 descriptor, name = tempfile.mkstemp(
                     dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"
                 )
                 self._temporary = Path(name)
-                self._handle = os.fdopen(descriptor, "w", encoding="utf-8")
             else:
-                self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
+                descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as error:
             if error.filename is None:
                 error.filename = str(self.path)
             raise os_error(error, field=self.field) from None
-        return self._handle
-
-    @staticmethod
-    def _truncate(handle: IO[str], position: int) -> None:
-        with contextlib.suppress(OSError):
-            handle.flush()
-        with contextlib.suppress(OSError):
-            os.ftruncate(handle.fileno(), position)
-            handle.seek(position)
+        self._descriptor = descriptor
+        return descriptor
 
     def close(self, failed: bool = False) -> None:
-        """Flush and fsync; with ``overwrite``, put the new file in place (unless the run
-        failed before writing anything, which keeps the old file); release the lock."""
+        """Fsync; with ``overwrite``, put the new file in place (unless the run failed before
+        writing anything, which keeps the old file); release the lock."""
         try:
-            if self._handle is not None:
+            if self._descriptor is not None:
                 with contextlib.suppress(OSError):
-                    self._handle.flush()
-                    os.fsync(self._handle.fileno())
-                self._handle.close()
-                self._handle = None
+                    os.fsync(self._descriptor)
+                os.close(self._descriptor)
+                self._descriptor = None
             if self._temporary is not None:
                 if failed and not self.written:
                     self._temporary.unlink(missing_ok=True)
