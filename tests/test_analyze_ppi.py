@@ -11,6 +11,7 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -331,6 +332,9 @@ def test_cli_rated_subset_end_to_end(kokoro, tmp_path) -> None:
         c["estimates"] is None and "no estimate" in c["note"] for c in ppi["counselors"]
     )
     assert ppi["patterns"] == [] and any("no PPI one" in n for n in ppi["notes"])
+    table = pd.read_csv(out / "ppi.csv")
+    assert table.kind.tolist() == ["corpus"] * 4
+    assert table.ci_low.tolist() == pytest.approx([r["ci"][0] for r in ppi["corpus"].values()])
     html = (out / "report.html").read_text(encoding="utf-8")
     assert escape(NAIVE_WARNING) in html and 'class="chart intervals"' in html
     assert "rated only" in html and "naive" in html

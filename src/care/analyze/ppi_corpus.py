@@ -99,6 +99,33 @@ class PPIResult:
             "notes": self.notes,
         }
 
+    def to_frame(self) -> pd.DataFrame:
+        """Every estimate as one row (``ppi.csv``): ``kind`` (corpus, counselor, pattern),
+        ``counselor_id``, ``name`` (score or term), the estimates and interval ends."""
+        rows = []
+
+        def add(kind: str, counselor: str | None, name: str, record: dict[str, Any]) -> None:
+            row: dict[str, Any] = {"kind": kind, "counselor_id": counselor, "name": name}
+            for prefix, key in (
+                ("", "ci"),
+                ("naive_", "naive_ci"),
+                ("rated_only_", "rated_only_ci"),
+            ):
+                row[f"{prefix}estimate"] = record[f"{prefix}estimate"]
+                row[f"{prefix}ci_low"], row[f"{prefix}ci_high"] = record[key]
+            row.update(n_rated=record["n_rated"], n_unrated=record["n_unrated"])
+            row["lambda"] = record["lambda"]
+            rows.append(row)
+
+        for score, record in self.corpus.items():
+            add("corpus", None, score, record)
+        for counselor in self.counselors:
+            for score, record in (counselor["estimates"] or {}).items():
+                add("counselor", counselor["counselor_id"], score, record)
+        for record in self.patterns:
+            add("pattern", None, record["term"], record)
+        return pd.DataFrame(rows)
+
 
 def _number(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None

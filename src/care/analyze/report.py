@@ -405,6 +405,8 @@ def write_analysis(analysis: Analysis, out_dir: str | Path) -> dict[str, Path]:
         "themes": analysis.themes.themes,
         "theme_quotes": analysis.themes.quotes,
     }
+    if analysis.ppi is not None:
+        tables["ppi"] = analysis.ppi.to_frame()
     paths: dict[str, Path] = {}
     for name, frame in tables.items():
         paths[name] = out / f"{name}.csv"
@@ -417,7 +419,11 @@ def write_analysis(analysis: Analysis, out_dir: str | Path) -> dict[str, Path]:
         "notes": analysis.notes,
         "patterns": analysis.patterns.to_dict(),
         "themes_notes": analysis.themes.notes,
-        "tables": {name: _records(frame) for name, frame in tables.items() if name != "sessions"},
+        "tables": {
+            name: _records(frame)
+            for name, frame in tables.items()
+            if name not in ("sessions", "ppi")
+        },
     }
     if analysis.ppi is not None:
         summary["ppi"] = analysis.ppi.to_dict()
