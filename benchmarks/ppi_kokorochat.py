@@ -42,7 +42,7 @@ def main() -> None:
     args = parser.parse_args()
 
     sessions = {s.id: s for s in load_corpus(args.sessions)}
-    results = Assessments.from_jsonl(args.results)
+    results = Assessments.read(args.results)
     table, dims = session_table(sessions.values(), results)
     instrument = get_instrument(results[0].instrument)
     scores = [*dims, "total"]

@@ -9,7 +9,7 @@ from html import escape
 from typing import Any
 
 from care.analyze.ppi_corpus import NAIVE_WARNING, VALIDITY_NOTE, PPIResult
-from care.evaluate.plots import (
+from care.stats.plots import (
     PALETTE,
     PlotFrame,
     Series,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from care.cli.options import input_options, loader_arguments
-from care.errors import ParameterError
+from care.errors import DataError, ParameterError
 from care.results import Assessments
 from care.results_io import is_run_store
 
