@@ -9,6 +9,10 @@
 * :mod:`~care.analyze.patterns` - counselor-label -> next-label pair frequencies and the OLS
   of session alliance on them, clustered by client;
 * :mod:`~care.analyze.themes` - themes of the evidence and rationales of low scores;
+* :mod:`~care.analyze.ppi` - prediction-powered inference (PPI++) of means and OLS
+  coefficients, clustered by client; :mod:`~care.analyze.ppi_corpus` - its corpus, counselor
+  and pattern estimates from rated sessions (``--rated``), :mod:`~care.analyze.ppi_html` -
+  their report section;
 * :mod:`~care.analyze.report` - CSV/JSON tables and the HTML report.
 
 Every function works on :class:`~care.results.Assessments` from any assessor.

@@ -26,6 +26,8 @@ from care.analyze.patterns import (
     pair_frequencies,
     pattern_regression,
 )
+from care.analyze.ppi_corpus import PPIResult, RatedSample, prediction_powered
+from care.analyze.ppi_html import render_ppi_section
 from care.analyze.profiles import client_trajectories, counselor_profiles
 from care.analyze.themes import ThemeResult, find_themes
 from care.data.session import Session
@@ -68,6 +70,7 @@ class Analysis:
     patterns: PatternResult
     themes: ThemeResult
     notes: list[str] = field(default_factory=list)
+    ppi: PPIResult | None = None
 
 
 def analyze(
@@ -82,8 +85,13 @@ def analyze(
     n_themes: int = 8,
     n_resamples: int = 1000,
     seed: int = 0,
+    rated: RatedSample | None = None,
+    ci_level: float = 0.95,
+    min_rated: int = 20,
 ) -> Analysis:
-    """Run every analysis on sessions and their results (joined by session id)."""
+    """Run every analysis on sessions and their results (joined by session id); with
+    ``rated`` sessions also the prediction-powered estimates (:mod:`care.analyze.ppi_corpus`,
+    ``ci_level`` intervals, counselors with at least ``min_rated`` rated sessions)."""
     notes: list[str] = []
     table, dims = session_table(sessions, assessments)
     first = assessments[0]
@@ -112,6 +120,7 @@ def analyze(
             f"model; a drop is a fall of more than {drop_threshold} between windows"
         )
     counselor_key, client_key = labels if labels is not None else detect_label_keys(joined)
+    frequencies = None
     if counselor_key is None:
         patterns = PatternResult(
             target,
@@ -133,6 +142,21 @@ def analyze(
             + (f"client '{client_key}'" if client_key else "clients unlabelled (next turn)"),
         )
     themes = find_themes(assessments, table, dims, n_themes=n_themes, seed=seed)
+    ppi = None
+    if rated is not None:
+        terms = [t for t in patterns.table.get("term", []) if t != "const"]
+        ppi = prediction_powered(
+            table,
+            rated,
+            instrument,
+            scores,
+            level=ci_level,
+            min_rated=min_rated,
+            target=target,
+            frequencies=frequencies,
+            terms=terms,
+            labels=None if counselor_key is None else (counselor_key, client_key),
+        )
     return Analysis(
         model=first.model,
         instrument=first.instrument,
@@ -148,6 +172,7 @@ def analyze(
         patterns=patterns,
         themes=themes,
         notes=notes,
+        ppi=ppi,
     )
 
 
@@ -252,6 +277,8 @@ def render_html(analysis: Analysis, title: str = "care analyze") -> str:
     parts.append("</div>")
     dist = analysis.distributions
     parts.append(_html_table(dist[~dist.score.str.startswith("item:")]))
+    if analysis.ppi is not None:
+        parts.append(render_ppi_section(analysis.ppi))
     parts.append("<h2>Counselor profiles</h2>")
     profiles = analysis.profiles
     if not profiles.empty:
@@ -378,6 +405,8 @@ def write_analysis(analysis: Analysis, out_dir: str | Path) -> dict[str, Path]:
         "themes": analysis.themes.themes,
         "theme_quotes": analysis.themes.quotes,
     }
+    if analysis.ppi is not None:
+        tables["ppi"] = analysis.ppi.to_frame()
     paths: dict[str, Path] = {}
     for name, frame in tables.items():
         paths[name] = out / f"{name}.csv"
@@ -390,8 +419,14 @@ def write_analysis(analysis: Analysis, out_dir: str | Path) -> dict[str, Path]:
         "notes": analysis.notes,
         "patterns": analysis.patterns.to_dict(),
         "themes_notes": analysis.themes.notes,
-        "tables": {name: _records(frame) for name, frame in tables.items() if name != "sessions"},
+        "tables": {
+            name: _records(frame)
+            for name, frame in tables.items()
+            if name not in ("sessions", "ppi")
+        },
     }
+    if analysis.ppi is not None:
+        summary["ppi"] = analysis.ppi.to_dict()
     paths["json"] = out / "analysis.json"
     write_text_atomic(paths["json"], json.dumps(summary, ensure_ascii=False, indent=1))
     paths["html"] = out / "report.html"

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from care.cli.options import input_options, loader_arguments
 from care.cli.paths import OUTPUT_DIR
-from care.errors import ParameterError
+from care.errors import DataError, ParameterError
 from care.results import Assessments
 from care.results_io import is_run_store
+
+if TYPE_CHECKING:
+    from care.analyze.ppi_corpus import RatedSample
 
 
 def _read_results(path: Path, model: str | None) -> Assessments:
@@ -25,6 +29,38 @@ def _read_results(path: Path, model: str | None) -> Assessments:
             fix="choose one with --model",
         )
     return assessments
+
+
+def _rated_sample(
+    path: Path, assessments: Assessments, built_in: bool, loading: dict[str, Any]
+) -> RatedSample:
+    """The --rated sessions with their predictions: from the results, or (without
+    --results) assessed now with the built-in model where they are not analysed ones."""
+    from care.analyze.ppi_corpus import RatedSample
+    from care.data import Corpus, load_corpus
+
+    rated = list(load_corpus([path], **loading))
+    known = assessments.by_session()
+    missing = [session for session in rated if session.id not in known]
+    found = Assessments(known[session.id] for session in rated if session.id in known)
+    if missing and not built_in:
+        raise DataError(
+            f"{len(missing)} of the {len(rated)} rated sessions have no result in --results "
+            "(joined by session id)",
+            file=str(path),
+            fix="assess the rated sessions with the same assessor and add their results to "
+            "the --results file",
+        )
+    if missing:
+        from care.assessors.lite import LiteAssessor
+
+        click.echo(
+            f"assessing {len(missing)} rated sessions with the built-in model (care-lite)",
+            err=True,
+        )
+        for result in LiteAssessor().assess(Corpus(missing)):
+            found.append(result)
+    return RatedSample(rated, found)
 
 
 def _labels(value: str | None) -> tuple[str | None, str | None] | None:
@@ -88,6 +124,28 @@ def _labels(value: str | None) -> tuple[str | None, str | None] | None:
 @click.option("--bootstrap", default=1000, show_default=True, type=click.IntRange(100, 100000))
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option(
+    "--rated",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="Sessions with the clients' ratings (a random subset of SESSIONS or a sample of "
+    "the same population): prediction-powered estimates of the corpus means, counselor means "
+    "and pattern coefficients beside the naive and rated-only ones.",
+)
+@click.option(
+    "--ci-level",
+    default=0.95,
+    show_default=True,
+    type=click.FloatRange(0.5, 0.999),
+    help="Coverage of the --rated intervals.",
+)
+@click.option(
+    "--min-rated",
+    default=20,
+    show_default=True,
+    type=click.IntRange(2, None),
+    help="Fewest rated sessions for a counselor's --rated estimate.",
+)
+@click.option(
     "--out-dir",
     type=OUTPUT_DIR,
     default=Path("analysis"),
@@ -107,6 +165,9 @@ def analyze(
     n_themes: int,
     bootstrap: int,
     seed: int,
+    rated: Path | None,
+    ci_level: float,
+    min_rated: int,
     out_dir: Path,
     input_format: str | None,
     encoding: str | None,
@@ -116,15 +177,14 @@ def analyze(
 ) -> None:
     """Analyze a corpus: score distributions, counselor profiles, client trajectories,
     within-session dynamics, interaction patterns and themes of low alliance."""
+    from care.analyze.ppi_html import ppi_summary
     from care.analyze.report import analyze as run_analysis
     from care.analyze.report import write_analysis
     from care.data import load_corpus
 
     label_keys = _labels(labels)
-    corpus = load_corpus(
-        list(sessions),
-        **loader_arguments(input_format, encoding, speakers, language, merge_consecutive),
-    )
+    loading = loader_arguments(input_format, encoding, speakers, language, merge_consecutive)
+    corpus = load_corpus(list(sessions), **loading)
     if results is None:
         from care.assessors.lite import LiteAssessor
 
@@ -143,6 +203,9 @@ def analyze(
             field="--target",
             fix="name total or a dimension of the instrument",
         )
+    rated_sample = (
+        None if rated is None else _rated_sample(rated, assessments, results is None, loading)
+    )
     analysis = run_analysis(
         list(corpus),
         assessments,
@@ -154,6 +217,9 @@ def analyze(
         n_themes=n_themes,
         n_resamples=bootstrap,
         seed=seed,
+        rated=rated_sample,
+        ci_level=ci_level,
+        min_rated=min_rated,
     )
     paths = write_analysis(analysis, out_dir)
     n_counselors = analysis.profiles["counselor_id"].nunique() if len(analysis.profiles) else 0
@@ -165,6 +231,9 @@ def analyze(
     )
     for note in analysis.patterns.notes:
         click.echo(f"patterns: {note}")
+    if analysis.ppi is not None:
+        for line in ppi_summary(analysis.ppi):
+            click.echo(line)
     click.echo(f"wrote {paths['html']} and tables in {out_dir}")
 
 
