@@ -48,6 +48,18 @@ PRESET_NAMES = ("paper", "lora-24gb", "cpu-tiny")
 @click.option("--lora-r", type=click.IntRange(min=1), default=None)
 @click.option("--save-steps", type=click.IntRange(min=1), default=None)
 @click.option("--seed", type=int, default=None, help="Random seed (default 123).")
+@click.option(
+    "--bf16/--no-bf16",
+    default=None,
+    help="bf16 mixed precision (full fine-tuning keeps float32 master weights). Default: "
+    "on where a CUDA GPU supports bf16.",
+)
+@click.option(
+    "--gradient-checkpointing/--no-gradient-checkpointing",
+    default=None,
+    help="Activation checkpointing (less memory, ~20% slower). Default: the preset's "
+    "(paper, lora-24gb: on; otherwise off).",
+)
 @click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in OUT.")
 def sft(
     base: str,
@@ -64,6 +76,8 @@ def sft(
     lora_r: int | None,
     save_steps: int | None,
     seed: int | None,
+    bf16: bool | None,
+    gradient_checkpointing: bool | None,
     resume: bool,
 ) -> None:
     """Fine-tune BASE on care sft-data examples, with the loss on the answers only.
@@ -86,6 +100,8 @@ def sft(
         lora_r=lora_r,
         save_steps=save_steps,
         seed=seed,
+        bf16=bf16,
+        gradient_checkpointing=gradient_checkpointing,
     )
     click.echo(
         f"{options.method} fine-tuning of {base}: lr {options.lr:g}, "
