@@ -34,6 +34,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from care.backends.base import Backend, BackendError, Generation, GenerationOptions, Message, Usage
+from care.backends.hf_prompt import encode_prompt, option_token_ids, render_prompt, stop_token_ids
 from care.errors import MissingDependencyError, ModelError
 
 logger = logging.getLogger(__name__)
@@ -185,7 +186,10 @@ class TransformersBackend(Backend):
             dtype = torch.float32
         try:
             self._tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer_path)
-            model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+            # Loaded straight onto the device: no host copy of the weights on a GPU machine.
+            model = transformers.AutoModelForCausalLM.from_pretrained(
+                path, dtype=dtype, device_map=self.config.device
+            )
         except (OSError, ValueError) as error:
             raise ModelError(
                 f"cannot load the model {path!r}: {str(error).splitlines()[0]}",
@@ -199,7 +203,6 @@ class TransformersBackend(Backend):
             except ImportError as error:
                 raise MissingDependencyError("peft", "llm", "PEFT adapters") from error
             model = PeftModel.from_pretrained(model, adapter)
-        model.to(self.config.device)
         model.eval()
         self._model = model
         # A PEFT wrapper's forward takes **kwargs: read the arguments of the model inside.
@@ -220,39 +223,16 @@ class TransformersBackend(Backend):
 
     def render(self, messages: Sequence[Message]) -> str:
         """The prompt text: the chat template where the model has one, else plain text
-        ending with ``Answer:`` (base models)."""
-        tokenizer = self.tokenizer
-        if getattr(tokenizer, "chat_template", None):
-            return tokenizer.apply_chat_template(
-                list(messages), tokenize=False, add_generation_prompt=True
-            )
-        parts = []
-        for message in messages:
-            if message["role"] == "assistant":
-                parts.append(f"Answer:\n{message['content'].strip()}\n\n")
-            else:
-                parts.append(f"{message['content'].strip()}\n\n")
-        return "".join(parts) + "Answer:\n"
+        ending with ``Answer:`` (base models); see :mod:`care.backends.hf_prompt`."""
+        return render_prompt(self.tokenizer, messages)
 
     def encode(self, messages: Sequence[Message]) -> list[int]:
         """The prompt's token ids."""
-        tokenizer = self.tokenizer
-        text = self.render(messages)
-        has_template = bool(getattr(tokenizer, "chat_template", None))
-        return list(tokenizer(text, add_special_tokens=not has_template).input_ids)
+        return encode_prompt(self.tokenizer, messages)
 
     def _options_ids(self, options: tuple[str, ...]) -> dict[str, list[int]]:
         if options not in self._option_ids:
-            tokenizer = self.tokenizer
-            vocab = tokenizer.get_vocab()
-            found: dict[str, list[int]] = {}
-            for option in options:
-                ids = {vocab[v] for v in (option, f"▁{option}", f"Ġ{option}") if v in vocab}
-                encoded = tokenizer(option, add_special_tokens=False).input_ids
-                if len(encoded) == 1:
-                    ids.add(encoded[0])
-                found[option] = sorted(ids)
-            self._option_ids[options] = found
+            self._option_ids[options] = option_token_ids(self.tokenizer, options)
         return self._option_ids[options]
 
     # -- generation -------------------------------------------------------------------------
@@ -306,7 +286,7 @@ class TransformersBackend(Backend):
         generator = None
         if options.temperature > 0:
             generator = torch.Generator(device="cpu").manual_seed(options.seed or 0)
-        stop_ids = {tokenizer.eos_token_id, *_extra_stop_ids(tokenizer)} - {None}
+        stop_ids = stop_token_ids(tokenizer)
         generated: list[int] = []
         option_logprobs: dict[str, float] | None = None
         first_logprobs: Any = None
@@ -366,40 +346,53 @@ class TransformersBackend(Backend):
         results: list[Generation] = []
         size = self.config.batch_size
         option_ids = self._options_ids(options.score_options) if options.score_options else {}
+        option_token_set = {i for ids_ in option_ids.values() for i in ids_}
+        stop_ids = stop_token_ids(tokenizer)
         for start in range(0, len(batch), size):
             chunk = [self.encode(messages) for messages in batch[start : start + size]]
             width = max(len(ids) for ids in chunk)
             pad = tokenizer.pad_token_id
             input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in chunk])
             mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in chunk])
+            stopping: dict[str, Any] = {}
+            if options.stop:  # a row ends at a stop string, as in generate()
+                stopping["stopping_criteria"] = _stop_strings(tokenizer, options.stop, width)
             with torch.no_grad():
                 out = self._model.generate(
                     input_ids=input_ids.to(self._model.device),
                     attention_mask=mask.to(self._model.device),
                     max_new_tokens=options.max_tokens,
                     do_sample=False,
-                    output_scores=True,
+                    # Raw logits, as generate() reads them: scores would come after the
+                    # model's own logits processors (e.g. a repetition penalty).
+                    output_logits=True,
                     return_dict_in_generate=True,
+                    eos_token_id=sorted(stop_ids) or None,
                     pad_token_id=pad,
+                    **stopping,
                 )
             for row, ids in enumerate(chunk):
                 tokens = out.sequences[row, width:].tolist()
-                eos = tokenizer.eos_token_id
-                length = tokens.index(eos) if eos in tokens else len(tokens)
+                # A finished row is filled with padding up to the longest row of the batch.
+                ends = stop_ids | {pad}
+                length = next((k for k, t in enumerate(tokens) if t in ends), len(tokens))
                 logprobs = None
                 if option_ids:
-                    id_to_option = {i for ids_ in option_ids.values() for i in ids_}
-                    step = next((s for s in range(length) if tokens[s] in id_to_option), 0)
+                    step = next((s for s in range(length) if tokens[s] in option_token_set), 0)
                     logprobs = _gather(
-                        torch.log_softmax(out.scores[step][row].float(), dim=-1), option_ids
+                        torch.log_softmax(out.logits[step][row].float(), dim=-1), option_ids
                     )
-                text = tokenizer.decode(tokens[:length], skip_special_tokens=True).strip()
+                text = tokenizer.decode(tokens[:length], skip_special_tokens=True)
+                stopped = length < len(tokens)
+                for stop in options.stop or ():
+                    if stop in text:
+                        text, stopped = text.split(stop)[0], True
                 results.append(
                     Generation(
-                        text,
+                        text.strip(),
                         logprobs,
                         Usage(len(ids), length, 0),
-                        "stop" if length < len(tokens) else "length",
+                        "stop" if stopped else "length",
                     )
                 )
         return results
@@ -408,13 +401,21 @@ class TransformersBackend(Backend):
         self._model = self._tokenizer = self._cache = self._cache_ids = None
 
 
-def _extra_stop_ids(tokenizer: Any) -> set[int]:
-    ids = set()
-    for token in ("<end_of_turn>", "<|eot_id|>", "<|im_end|>"):
-        token_id = tokenizer.get_vocab().get(token)
-        if token_id is not None:
-            ids.add(token_id)
-    return ids
+def _stop_strings(tokenizer: Any, stops: Sequence[str], width: int) -> Any:
+    """Stopping criteria that end each row whose last generated tokens hold a stop string
+    (decoded as generate() decodes them, so any tokenizer works)."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class StopStrings(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            done = [
+                any(s in tokenizer.decode(row[width:][-8:].tolist()) for s in stops)
+                for row in input_ids
+            ]
+            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([StopStrings()])
 
 
 def _gather(logprobs: Any, option_ids: dict[str, list[int]]) -> dict[str, float]:
