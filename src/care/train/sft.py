@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -51,6 +51,7 @@ logger = logging.getLogger(__name__)
 
 Method = Literal["lora", "qlora", "full"]
 METHODS = ("lora", "qlora", "full")
+PEFT_MODELS = ("PeftModel", "PeftModelForCausalLM")  # already LoRA-wrapped by a caller
 
 
 @dataclass(frozen=True)
@@ -207,9 +208,12 @@ def checkpointing_arguments(enabled: bool) -> dict[str, Any]:
     return {name or "gradient_checkpointing": enabled}
 
 
-def training_config(options: SFTOptions, checkpoints: Path, precision: Precision) -> Any:
+def training_config(
+    options: SFTOptions, checkpoints: Path, precision: Precision, *, save: bool = True
+) -> Any:
     """trl's ``SFTConfig`` for a run (created before the model: it sets up accelerate's
-    distributed state, which DeepSpeed ZeRO-3 and FSDP loading need)."""
+    distributed state, which DeepSpeed ZeRO-3 and FSDP loading need); ``save=False``: no
+    checkpoints."""
     import torch
     import trl
 
@@ -229,7 +233,7 @@ def training_config(options: SFTOptions, checkpoints: Path, precision: Precision
         data_seed=options.seed,
         logging_steps=options.logging_steps,
         logging_first_step=True,
-        save_strategy="steps",
+        save_strategy="steps" if save else "no",
         save_steps=options.save_steps,
         save_total_limit=2,
         report_to=[],
@@ -256,11 +260,16 @@ def train_sft(
     progress: Callable[[str], None] | None = None,
     model: Any = None,
     tokenizer: Any = None,
+    callbacks: Sequence[Any] = (),
+    save: bool = True,
 ) -> SFTResult:
     """Fine-tune ``base`` on ``data`` and save the adapter (or the full model) in ``out``.
 
-    ``model`` and ``tokenizer`` may be given instead of loading ``base`` (the caller then
-    applies LoRA itself if it wants it).
+    ``model`` and ``tokenizer`` may be given instead of loading ``base``: the model then
+    holds its weights in ``precision_for(options.method, options.bf16).load_dtype`` on its
+    device, and LoRA is applied from the options unless it is a PEFT model already.
+    ``callbacks`` are more ``TrainerCallback`` objects; ``save=False`` writes no checkpoint
+    and no final model (benchmarks).
     """
     _torch, transformers, trl = _imports()
     from datasets import Dataset
@@ -269,7 +278,7 @@ def train_sft(
     examples = load_examples(Path(data))
     checkpoints = out / "checkpoints"
     precision = precision_for(options.method, options.bf16)
-    config = training_config(options, checkpoints, precision)
+    config = training_config(options, checkpoints, precision, save=save)
     config.device  # noqa: B018 - the distributed state (process group, this rank's GPU) first
     if progress is not None:
         weights = precision.load_dtype
@@ -282,11 +291,11 @@ def train_sft(
             f"distributed: {distributed_type(config).lower()}"
         )
     transformers.set_seed(options.seed)
-    peft_config = None
     if model is None or tokenizer is None:
         tokenizer, model = load_base(resolve_base(base), options.method, precision, config)
-        if options.method in ("lora", "qlora"):
-            peft_config = lora_config(options.lora_r, options.lora_alpha, options.lora_dropout)
+    peft_config = None
+    if options.method in ("lora", "qlora") and type(model).__name__ not in PEFT_MODELS:
+        peft_config = lora_config(options.lora_r, options.lora_alpha, options.lora_dropout)
     rows, n_truncated = tokenize_examples(tokenizer, examples, options.max_length)
     if n_truncated:
         logger.warning(
@@ -314,7 +323,7 @@ def train_sft(
         args=config,
         train_dataset=dataset,
         processing_class=tokenizer,
-        callbacks=[_Log()],
+        callbacks=[_Log(), *callbacks],
         peft_config=peft_config,
     )
     if progress is not None:  # progress replaces the printing of raw log dictionaries
@@ -325,8 +334,9 @@ def train_sft(
     trainer.train(resume_from_checkpoint=resume_from)
     # save_model writes on the main process only: the adapter for LoRA, else the model
     # (gathered under DeepSpeed ZeRO-3 and FSDP), with the tokenizer.
-    use_full_state_dict(trainer)
-    trainer.save_model(str(out))
+    if save:
+        use_full_state_dict(trainer)
+        trainer.save_model(str(out))
     template = "chat template" if has_chat_template(tokenizer) else "plain (Answer:)"
     result = SFTResult(
         out=out,
