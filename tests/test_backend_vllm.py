@@ -79,7 +79,10 @@ class FakeVLLM:
 
             def generate(self, prompts: list, sampling_params: Any, **kwargs: Any) -> list:
                 fake.record("LLM.generate", {"prompts": prompts, **kwargs})
-                return [fake.output(prompt, sampling_params) for prompt in prompts]
+                each = sampling_params
+                if not isinstance(each, list):
+                    each = [sampling_params] * len(prompts)
+                return [fake.output(p, s) for p, s in zip(prompts, each, strict=True)]
 
         vllm.LLM = LLM
         vllm.SamplingParams = lambda **kw: fake.record("SamplingParams", kw)
@@ -101,21 +104,36 @@ class FakeVLLM:
 
     def output(self, prompt: dict, sampling: Any) -> types.SimpleNamespace:
         requested = getattr(sampling, "logprob_token_ids", None) or []
+        answer = self.answer[: getattr(sampling, "max_tokens", None) or len(self.answer)]
         positions = [
             {i: types.SimpleNamespace(logprob=-1 - i / 100) for i in {*requested, token}}
-            for token in self.answer
+            for token in answer
         ]
         completion = {
             "text": " answer ",
-            "token_ids": list(self.answer),
+            "token_ids": list(answer),
             "logprobs": positions if requested else None,
             "finish_reason": "stop",
         }
-        request = {"outputs": [types.SimpleNamespace(**completion)], "num_cached_tokens": 7}
+        request: dict[str, Any] = {
+            "outputs": [types.SimpleNamespace(**completion)],
+            "num_cached_tokens": 7,
+        }
+        if getattr(sampling, "prompt_logprobs", None) == 0:  # each prompt token's own
+            ids = prompt["prompt_token_ids"]
+            positions = [
+                {t: types.SimpleNamespace(logprob=prompt_logprob(k, t))} for k, t in enumerate(ids)
+            ]
+            request["prompt_logprobs"] = [None, *positions[1:]]
         # The stand-in answers with the attributes that vLLM's outputs have.
         assert set(completion) <= set(API["CompletionOutput"])
         assert set(request) <= set(API["RequestOutput.__init__"])
         return types.SimpleNamespace(**request)
+
+
+def prompt_logprob(position: int, token: int) -> float:
+    """The stand-in's log-probability of prompt token ``token`` at ``position``."""
+    return -0.25 - token / 1000 - position / 10000
 
 
 def _check_against_api(calls: dict[str, list[dict[str, Any]]]) -> None:
@@ -317,4 +335,93 @@ def test_vllm_engine_on_a_gpu(tmp_path: Path) -> None:
         assert all(math.isfinite(v) for v in result.option_logprobs.values())
     assert results[1].usage.cached_tokens > 0  # the shared prompt came from the cache
     assert backend.max_model_len == 2048
+    base = importlib.import_module("care.backends.base")
+    if hasattr(base, "ScoringOptions"):  # the same scores as the transformers backend
+        from care.backends.transformers_backend import TransformersBackend
+
+        options = base.ScoringOptions(continuations=(*OPTIONS, "client said yes"))
+        scored = backend.score_continuations(CHAT, options)
+        reference = TransformersBackend(str(tmp_path), device="cuda", dtype="bfloat16")
+        expected = reference.score_continuations(CHAT, options)
+        for continuation, value in expected.logprobs.items():
+            assert scored.logprobs[continuation] == pytest.approx(value, abs=0.05)
     backend.close()
+
+
+# -- likelihood scoring (the ScoringOptions interface of care.backends.base) -----------------
+
+needs_scoring = pytest.mark.skipif(
+    not hasattr(importlib.import_module("care.backends.base"), "ScoringOptions"),
+    reason="the likelihood-scoring interface is not in this tree",
+)
+
+
+@needs_scoring
+def test_single_token_options_are_scored_in_one_request_per_prompt(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from care.backends.base import ScoringOptions
+
+    backend = VLLMBackend(str(model_dir))
+    tokenizer = backend.tokenizer
+    fake = FakeVLLM(answer=[tokenizer.convert_tokens_to_ids("w9")])
+    fake.install(monkeypatch)
+    options = ScoringOptions(continuations=OPTIONS, answer_prefix="rate it ")
+    scores = backend.score_batch([CHAT, CHAT], options)
+    _check_against_api(fake.calls)
+    sampling = fake.calls["SamplingParams"][0]
+    ids = {o: tokenizer.convert_tokens_to_ids(o) for o in OPTIONS}
+    assert sampling["max_tokens"] == 1 and sampling["logprob_token_ids"] == sorted(ids.values())
+    assert "skip_reading_prefix_cache" not in sampling  # the transcript from the cache
+    prompts = fake.calls["LLM.generate"][0]["prompts"]
+    opened = (
+        encode_prompt(tokenizer, CHAT) + tokenizer("rate it", add_special_tokens=False).input_ids
+    )
+    assert [p["prompt_token_ids"] for p in prompts] == [opened, opened]
+    for result in scores:
+        assert result.logprobs == {o: pytest.approx(-1 - ids[o] / 100) for o in OPTIONS}
+        assert result.token_counts == dict.fromkeys(OPTIONS, 1) and result.exact
+        assert result.usage.prompt_tokens == len(opened) and result.usage.completion_tokens == 0
+    naive = options.model_copy(update={"reuse_prefix": False})
+    backend.score_continuations(CHAT, naive)
+    assert fake.calls["SamplingParams"][-1]["skip_reading_prefix_cache"] is True
+
+
+@needs_scoring
+def test_longer_continuations_sum_their_prompt_logprobs(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from care.backends.base import ScoringOptions
+
+    backend = VLLMBackend(str(model_dir))
+    tokenizer = backend.tokenizer
+    fake = FakeVLLM(answer=[3])
+    fake.install(monkeypatch)
+    continuations = ("1 2", "client said yes", "5")
+    result = backend.score_continuations(CHAT, ScoringOptions(continuations=continuations))
+    _check_against_api(fake.calls)
+    assert fake.calls["SamplingParams"][0]["prompt_logprobs"] == 0
+    prompt = encode_prompt(tokenizer, CHAT)
+    sent = [p["prompt_token_ids"] for p in fake.calls["LLM.generate"][0]["prompts"]]
+    for continuation, ids in zip(continuations, sent, strict=True):
+        own = tokenizer(continuation, add_special_tokens=False).input_ids
+        assert ids == prompt + own
+        expected = sum(prompt_logprob(len(prompt) + k, t) for k, t in enumerate(own))
+        assert result.logprobs[continuation] == pytest.approx(expected)
+        assert result.token_counts[continuation] == len(own)
+    assert result.usage.prompt_tokens == sum(map(len, sent))
+
+
+@needs_scoring
+def test_scoring_that_does_not_fit_stops_before_the_engine(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from care.backends.base import ContextOverflowError, ScoringOptions
+
+    fake = FakeVLLM(answer=[3])
+    fake.install(monkeypatch)
+    backend = VLLMBackend(str(model_dir), max_model_len=32)
+    long = [{"role": "user", "content": " ".join(["yes"] * 40)}]
+    with pytest.raises(ContextOverflowError):
+        backend.score_continuations(long, ScoringOptions(continuations=OPTIONS))
+    assert "LLM" not in fake.calls

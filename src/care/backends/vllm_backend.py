@@ -203,6 +203,7 @@ class VLLMBackend(Backend):
         self._engine: Any = None
         self._tokenizer: Any = None
         self.max_model_len: int | None = self.config.max_model_len
+        self._context: int | None = None
 
     @property
     def tokenizer(self) -> Any:
@@ -264,9 +265,8 @@ class VLLMBackend(Backend):
         """The ``vllm.LLM`` engine (created on first use)."""
         return self.engine_for(MIN_CONTEXT)
 
-    def _sampling(self, options: GenerationOptions) -> tuple[Any, dict[str, list[int]]]:
-        import vllm
-
+    def _sampling(self, options: GenerationOptions) -> tuple[dict[str, Any], dict[str, list[int]]]:
+        """``SamplingParams`` keyword arguments, and the options' token ids."""
         option_ids = option_token_ids(self.tokenizer, options.score_options or ())
         flat = sorted({i for ids in option_ids.values() for i in ids})
         arguments = sampling_arguments(options, flat, stop_token_ids(self.tokenizer))
@@ -274,7 +274,7 @@ class VLLMBackend(Backend):
             from vllm.sampling_params import StructuredOutputsParams
 
             arguments["structured_outputs"] = StructuredOutputsParams(json=options.json_schema)
-        return vllm.SamplingParams(**arguments), option_ids
+        return arguments, option_ids
 
     def generate(self, messages: Sequence[Message], options: GenerationOptions) -> Generation:
         """One chat (vLLM reuses cached prefixes across calls)."""
@@ -283,20 +283,133 @@ class VLLMBackend(Backend):
     def generate_batch(
         self, batch: Sequence[Sequence[Message]], options: GenerationOptions
     ) -> list[Generation]:
-        """All chats submitted at once, as token ids rendered by care."""
-        prompts = [encode_prompt(self.tokenizer, messages) for messages in batch]
+        """All chats submitted at once, as token ids rendered by care (then the tokens of
+        ``options.answer_prefix``, where given, which the answer continues)."""
+        prefix = getattr(options, "answer_prefix", "")
+        opened = self._tokenize(prefix) if prefix else []
+        prompts = [encode_prompt(self.tokenizer, messages) + opened for messages in batch]
         longest = max(len(ids) for ids in prompts)
         if self.max_model_len is not None and longest >= self.max_model_len:
             raise BackendError(
                 f"a prompt of {longest} tokens does not fit the engine's context of "
                 f"{self.max_model_len}",
                 field="max_model_len",
-                fix="give the backend option max_model_len, or shorten the sessions",
+                fix="give --n-ctx (the backend option max_model_len), or shorten the sessions",
             )
-        engine = self.engine_for(longest + options.max_tokens)
+        budget = getattr(self, "answer_budget", None)  # lowers max_tokens to fit the window
+        budgets = [budget(len(ids), options) if budget else options.max_tokens for ids in prompts]
+        engine = self.engine_for(max(len(ids) + n for ids, n in zip(prompts, budgets, strict=True)))
         from vllm.inputs import TokensPrompt
 
-        sampling, option_ids = self._sampling(options)
+        arguments, option_ids = self._sampling(options)
+        requests = [TokensPrompt(prompt_token_ids=ids) for ids in prompts]
+        outputs = self._submit(engine, requests, [{**arguments, "max_tokens": n} for n in budgets])
+        results = []
+        for ids, n, output in zip(prompts, budgets, outputs, strict=True):
+            completion = output.outputs[0]
+            token_ids = list(completion.token_ids)
+            generation = Generation(
+                completion.text.strip(),
+                option_logprobs_of(token_ids, completion.logprobs, option_ids),
+                Usage(len(ids), len(token_ids), int(output.num_cached_tokens or 0)),
+                completion.finish_reason,
+            )
+            if n < options.max_tokens:
+                generation.max_tokens = n  # the budget used, lowered to fit the window
+            results.append(generation)
+        return results
+
+    # -- likelihood scoring -----------------------------------------------------------------
+
+    def context_window(self) -> int | None:
+        """The engine's context (``max_model_len``) once known, else the model's own."""
+        if self.max_model_len is None and self._context is None:
+            self._context = self._model_context() or 0
+        return self.max_model_len or self._context or None
+
+    def count_prompt_tokens(self, messages: Sequence[Message]) -> int | None:
+        """The prompt's tokens, counted with the model's tokenizer."""
+        return len(encode_prompt(self.tokenizer, messages))
+
+    def _tokenize(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False).input_ids)
+
+    def score_continuations(self, messages: Sequence[Message], options: Any) -> Any:
+        """Each continuation's summed log-probability after the prompt
+        (:class:`~care.backends.base.ScoringOptions`); see :meth:`score_batch`."""
+        return self.score_batch([messages], options)[0]
+
+    def score_batch(self, batch: Sequence[Sequence[Message]], options: Any) -> list[Any]:
+        """Score every prompt's continuations, all requests submitted at once.
+
+        Where every continuation is one token after the same answer prefix (CARE's options
+        ``1``..``5``), one request per prompt generates a single token and reads the
+        options' log-probabilities at it (``logprob_token_ids``), with the shared transcript
+        from the prefix cache. Otherwise each continuation is appended to the prompt and
+        its tokens' prompt log-probabilities are summed (``prompt_logprobs=0``; vLLM then
+        computes the whole prompt again). Raw log-probabilities either way.
+        """
+        from care.backends.base import ContextOverflowError, ContinuationScores, continuation_ids
+
+        tails = {
+            c: continuation_ids(self._tokenize, options.answer_prefix, c)
+            for c in options.continuations
+        }
+        prompts = [encode_prompt(self.tokenizer, messages) for messages in batch]
+        needed = max(map(len, prompts)) + max(len(b) + len(o) for b, o in tails.values())
+        window = self.context_window()
+        if window is not None and needed > window:
+            raise ContextOverflowError(
+                f"a prompt and its longest continuation need {needed} tokens, over the "
+                f"context window of {window} tokens of {self.name}",
+                field="--n-ctx",
+                fix="raise --n-ctx (vLLM's max_model_len, up to the model's own context) or "
+                "use shorter sessions",
+            )
+        engine = self.engine_for(needed)
+        from vllm.inputs import TokensPrompt
+
+        counts = {c: len(own) for c, (_, own) in tails.items()}
+        befores = {tuple(before) for before, _ in tails.values()}
+        if len(befores) == 1 and all(n == 1 for n in counts.values()):
+            before = list(next(iter(befores)))
+            wanted = sorted({own[0] for _, own in tails.values()})
+            arguments = scoring_arguments(wanted, options.reuse_prefix)
+            requests = [TokensPrompt(prompt_token_ids=ids + before) for ids in prompts]
+            outputs = self._submit(engine, requests, arguments)
+            results = []
+            for ids, output in zip(prompts, outputs, strict=True):
+                position = output.outputs[0].logprobs[0]
+                logprobs = {c: _logprob_at(position, own[0]) for c, (_, own) in tails.items()}
+                usage = Usage(len(ids) + len(before), 0, int(output.num_cached_tokens or 0))
+                results.append(ContinuationScores(logprobs, counts, usage))
+            return results
+        order = [(k, c) for k in range(len(prompts)) for c in tails]
+        requests = [
+            TokensPrompt(prompt_token_ids=prompts[k] + tails[c][0] + tails[c][1]) for k, c in order
+        ]
+        outputs = self._submit(engine, requests, {"max_tokens": 1, "prompt_logprobs": 0})
+        scores: list[dict[str, float]] = [{} for _ in prompts]
+        usages = [Usage() for _ in prompts]
+        for (k, c), request, output in zip(order, requests, outputs, strict=True):
+            tokens = request["prompt_token_ids"]
+            start = len(tokens) - counts[c]
+            scores[k][c] = math.fsum(
+                _logprob_at(output.prompt_logprobs[i], tokens[i]) for i in range(start, len(tokens))
+            )
+            usages[k].add(Usage(len(tokens), 0, int(output.num_cached_tokens or 0)))
+        return [
+            ContinuationScores({c: s[c] for c in tails}, counts, usage)
+            for s, usage in zip(scores, usages, strict=True)
+        ]
+
+    def _submit(
+        self, engine: Any, requests: list[Any], arguments: dict[str, Any] | list[dict[str, Any]]
+    ) -> list[Any]:
+        """``LLM.generate`` on all requests at once (one ``SamplingParams`` for all, or one
+        per request), with the adapter where there is one."""
+        import vllm
+
         kwargs: dict[str, Any] = {"use_tqdm": False}
         if self._adapter:
             from vllm.lora.request import LoRARequest
@@ -304,23 +417,31 @@ class VLLMBackend(Backend):
             kwargs["lora_request"] = LoRARequest(
                 lora_name="adapter", lora_int_id=1, lora_path=self._adapter
             )
-        outputs = engine.generate(
-            [TokensPrompt(prompt_token_ids=ids) for ids in prompts], sampling, **kwargs
-        )
-        results = []
-        for ids, output in zip(prompts, outputs, strict=True):
-            completion = output.outputs[0]
-            token_ids = list(completion.token_ids)
-            results.append(
-                Generation(
-                    completion.text.strip(),
-                    option_logprobs_of(token_ids, completion.logprobs, option_ids),
-                    Usage(len(ids), len(token_ids), int(output.num_cached_tokens or 0)),
-                    completion.finish_reason,
-                )
-            )
-        return results
+        if isinstance(arguments, dict):
+            return engine.generate(requests, vllm.SamplingParams(**arguments), **kwargs)
+        if all(a == arguments[0] for a in arguments):  # one object for the whole batch
+            return engine.generate(requests, vllm.SamplingParams(**arguments[0]), **kwargs)
+        sampling = [vllm.SamplingParams(**a) for a in arguments]
+        return engine.generate(requests, sampling, **kwargs)
 
     def close(self) -> None:
         """Drop the engine (vLLM frees its GPU memory when the engine is collected)."""
         self._engine = None
+
+
+def scoring_arguments(token_ids: Sequence[int], reuse_prefix: bool) -> dict[str, Any]:
+    """``SamplingParams`` of a one-token request that returns exactly ``token_ids``'
+    log-probabilities at the answer position."""
+    arguments: dict[str, Any] = {
+        "max_tokens": 1,
+        "temperature": 0.0,
+        "logprob_token_ids": sorted(token_ids),
+    }
+    if not reuse_prefix:
+        arguments["skip_reading_prefix_cache"] = True
+    return arguments
+
+
+def _logprob_at(position: dict[int, Any] | None, token: int) -> float:
+    entry = (position or {}).get(token)
+    return float(entry.logprob) if entry is not None else -math.inf
