@@ -249,3 +249,23 @@ def importlib_find(name: str) -> Any:
     import importlib.util
 
     return importlib.util.find_spec(name)
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [("NO", {"": "cuda:0"}), ("MULTI_GPU", {"": "cuda:3"}), ("DEEPSPEED", None), ("FSDP", None)],
+)
+def test_each_process_loads_onto_its_own_gpu_unless_sharded(
+    monkeypatch: pytest.MonkeyPatch, kind: str, expected: Any
+) -> None:
+    from care.train import sft_model
+
+    # The device each rank's training arguments chose (a DDP rank 3 runs on cuda:3): QLoRA
+    # and LoRA weights go there, not to GPU 0; DeepSpeed and FSDP place them themselves.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    device = "cuda:3" if kind == "MULTI_GPU" else "cuda:0"
+    config = SimpleNamespace(
+        distributed_state=SimpleNamespace(distributed_type=kind), device=device
+    )
+    assert sft_model.distributed_type(config) == kind
+    assert sft_model._device_map(config) == expected
