@@ -229,7 +229,15 @@ def reference_assess(
                     sign = 1.0 if contribution >= 0 else -1.0
                     last = len(sentences) - 1
 
-                    def weight(at: int, index=index, sign=sign, sentences=sentences, last=last):
+                    def weight(
+                        at: int,
+                        index=index,
+                        sign=sign,
+                        sentences=sentences,
+                        last=last,
+                        column=column,
+                        block_effects=block_effects,
+                    ) -> float:
                         tokens = tokenize(
                             sentences[at],
                             language,

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from care.assessors.base import Assessor
-from care.assessors.lite.features import tokenize_sessions
 from care.assessors.lite.model import LiteConfig, LiteModel
 from care.assessors.lite.predictor import LitePredictor
 from care.data.corpus import Corpus
@@ -223,22 +222,22 @@ class LiteAssessor(Assessor):
         self, sessions: Sequence[Session], language: str, predictor: LitePredictor
     ) -> list[SessionAssessment]:
         model = predictor.model
-        tokenized = tokenize_sessions(
-            sessions, language, model.config.max_n, model.config.tokenizer
-        )
-        values, matrix = predictor.predict(tokenized)
+        batch = predictor.turn_matrix(sessions, language)
+        prediction = predictor.predict(batch)
+        evidence = predictor.evidence(batch, prediction, self.evidence_per_direction)
         instrument = predictor.instrument
         results = []
-        for row_index, (item, row_values) in enumerate(zip(tokenized, values, strict=True)):
-            row = matrix[row_index]
+        for session, row_values, session_evidence in zip(
+            sessions, prediction.values, evidence, strict=True
+        ):
             items = {
                 item_id: ItemRating(
-                    session_id=item.session.id, item_id=item_id, value=round(float(value), 3)
+                    session_id=session.id, item_id=item_id, value=round(float(value), 3)
                 )
                 for item_id, value in zip(model.item_ids, row_values, strict=True)
             }
             assessment = SessionAssessment(
-                session_id=item.session.id,
+                session_id=session.id,
                 instrument=instrument.id,
                 model=model.name,
                 model_version=model.release,
@@ -248,12 +247,10 @@ class LiteAssessor(Assessor):
             )
             scores = assessment.dimension_scores(instrument)
             scores.setdefault("total", assessment.total_score(instrument))
-            for dimension, evidence in predictor.evidence(
-                item, row, self.evidence_per_direction
-            ).items():
-                assessment.evidence[dimension] = evidence
+            for dimension, pieces in session_evidence.items():
+                assessment.evidence[dimension] = pieces
                 assessment.rationales[dimension] = rationale(
-                    dimension, scores[dimension], instrument, evidence, item.session
+                    dimension, scores[dimension], instrument, pieces, session
                 )
             results.append(assessment)
         return results

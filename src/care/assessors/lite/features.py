@@ -49,10 +49,30 @@ class BlockSpec:
             name += f"[-{self.last_turns}:]"
         return name
 
-    def selects(self, position: int, n_turns: int) -> bool:
-        """Whether the turn at ``position`` of ``n_turns`` lies in this block's phase."""
-        relative = position / max(1, n_turns)
-        return self.start <= relative < self.end or (self.end == 1.0 and relative >= 1.0)
+    def select(
+        self,
+        is_role: np.ndarray,
+        positions: np.ndarray,
+        n_turns: np.ndarray,
+        session_of: np.ndarray,
+    ) -> np.ndarray:
+        """Which of the given turns this block selects (a boolean mask).
+
+        The turns are parallel arrays, of one or many sessions in order: whether the
+        turn is the block's role, its position in its session, its session's number of
+        turns, and which session it belongs to (non-decreasing).
+        """
+        relative = positions / np.maximum(1, n_turns)
+        inside = (self.start <= relative) & (relative < self.end)
+        if self.end == 1.0:
+            inside |= relative >= 1.0
+        mask = np.asarray(is_role, dtype=bool) & inside
+        if self.last_turns is not None:
+            chosen = np.flatnonzero(mask)
+            sessions = session_of[chosen]
+            last = np.searchsorted(sessions, sessions, side="right") - 1
+            mask[chosen[last - np.arange(len(chosen)) >= self.last_turns]] = False
+        return mask
 
 
 @dataclass
@@ -67,15 +87,15 @@ class TokenizedSession:
 
     def block_turns(self, block: BlockSpec) -> list[int]:
         """Indices of the turns that ``block`` selects."""
-        n_turns = len(self.session.turns)
-        selected = [
-            turn.index
-            for turn in self.session.turns
-            if turn.role == block.role and block.selects(turn.index, n_turns)
-        ]
-        if block.last_turns is not None:
-            selected = selected[-block.last_turns :]
-        return selected
+        turns = self.session.turns
+        n_turns = len(turns)
+        mask = block.select(
+            np.array([turn.role == block.role for turn in turns], dtype=bool),
+            np.arange(n_turns),
+            np.full(n_turns, n_turns),
+            np.zeros(n_turns, dtype=np.int64),
+        )
+        return np.flatnonzero(mask).tolist()
 
     def block_document(self, block: BlockSpec) -> Counter[str]:
         """Summed token counts of the block's turns (computed once per block)."""

@@ -1,23 +1,31 @@
 """Predictions of a :class:`LiteModel`, and the evidence behind them.
 
 The model is linear in its features, so each dimension's score decomposes exactly into
-an intercept, a session-level part (length and pace) and one share per turn (see
-:meth:`TfidfVocabulary.token_effects`). The turns with the largest shares are the
-evidence; within a turn, the sentence with the largest share is quoted verbatim.
+an intercept, a session-level part (length and pace) and one share per turn. A block's
+feature ``x`` for a token is split equally over the token's ``d`` occurrences in the
+block's document: each occurrence moves the dimension scores by ``x / d * w`` (``w``:
+the token's per-dimension weights). A turn's share is therefore its row of token counts
+times those effects, summed over the blocks that select it: for a whole batch, one
+sparse element-wise product and one sparse-dense product per block. The turns with the
+largest shares are the evidence; within a turn, the sentence with the largest share
+(computed the same way) is quoted verbatim.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
+from scipy import sparse
 
-from care.assessors.lite.features import TokenizedSession, feature_matrix
 from care.assessors.lite.model import LiteModel
-from care.assessors.lite.text import token_counts
+from care.assessors.lite.text import tokenize
+from care.assessors.lite.turns import TokenIndex, TurnMatrix
+from care.data.session import Session
+from care.features.length import length_matrix, standardize
 from care.instruments import (
     Instrument,
     get_instrument,
@@ -30,8 +38,36 @@ _SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？…]*[\"'”’）)]*")
 MAX_QUOTE_CHARS = 160
 
 
+@dataclass
+class Prediction:
+    """A batch's predictions and their decomposition.
+
+    Attributes:
+        values: Item predictions on the items' scales (sessions x items).
+        shares: Each turn's share of each dimension's score (turns x dimensions, rows as
+            in :attr:`TurnMatrix.counts`).
+        session_parts: The part of each dimension's score that no turn carries, the
+            intercept and the length features (sessions x dimensions). A session's
+            shares plus its part sum to its (unclipped) dimension scores.
+        occurrence: Per block, the effect of one occurrence of each token of each
+            session's document, before the per-dimension weights (sessions x block
+            vocabulary; ``x / d`` above).
+        starts: Row of each session's first turn, plus the number of rows.
+    """
+
+    values: np.ndarray
+    shares: np.ndarray
+    session_parts: np.ndarray
+    occurrence: list[sparse.csr_matrix]
+    starts: np.ndarray
+
+    def session_shares(self, position: int) -> np.ndarray:
+        """The turn shares (turns x dimensions) of the session at ``position``."""
+        return self.shares[self.starts[position] : self.starts[position + 1]]
+
+
 class LitePredictor:
-    """Applies a :class:`LiteModel` to tokenised sessions."""
+    """Applies a :class:`LiteModel` to batches of sessions."""
 
     def __init__(self, model: LiteModel) -> None:
         self.model = model
@@ -48,8 +84,8 @@ class LitePredictor:
             self._columns = {
                 "total": [ids.index(item_id) for item_id in self.instrument.scored_item_ids]
             }
-        slope = model.calibration[0]
-        self._weights = np.column_stack(
+        slope, offset = model.calibration
+        weights = np.column_stack(
             [
                 (model.coef[:, columns] * slope[columns]).mean(axis=1)
                 for columns in self._columns.values()
@@ -58,7 +94,18 @@ class LitePredictor:
         offsets = [0]
         for vocabulary in model.vocabularies:
             offsets.append(offsets[-1] + len(vocabulary))
-        self._offsets = offsets
+        spans = list(pairwise(offsets))
+        self._block_coef = [np.ascontiguousarray(model.coef[a:b]) for a, b in spans]
+        self._block_weights = [np.ascontiguousarray(weights[a:b]) for a, b in spans]
+        self._dense_coef = np.ascontiguousarray(model.coef[offsets[-1] :])
+        self._dense_weights = np.ascontiguousarray(weights[offsets[-1] :])
+        self._constant = np.array(
+            [
+                np.mean(model.intercept[columns] * slope[columns] + offset[columns])
+                for columns in self._columns.values()
+            ]
+        )
+        self.index = TokenIndex(model.vocabularies)
         low = [self.instrument.scale_for(item_id).min for item_id in ids]
         high = [self.instrument.scale_for(item_id).max for item_id in ids]
         self._low = np.array(low, dtype=float)
@@ -69,147 +116,169 @@ class LitePredictor:
         """The dimensions evidence is given for."""
         return list(self._columns)
 
-    def features(self, tokenized: Sequence[TokenizedSession]) -> Any:
-        """The model's feature matrix for the sessions."""
-        model = self.model
-        return feature_matrix(
-            tokenized,
-            model.config.blocks,
-            model.vocabularies,
-            model.dense_mean,
-            model.dense_scale,
-            model.config.dense_weight,
+    def turn_matrix(self, sessions: Sequence[Session], language: str) -> TurnMatrix:
+        """``sessions`` (all in ``language``) tokenised once into a turn x token matrix."""
+        config = self.model.config
+        return TurnMatrix.build(
+            sessions, language, self.index, config.blocks, config.max_n, config.tokenizer
         )
 
-    def predict(self, tokenized: Sequence[TokenizedSession]) -> tuple[np.ndarray, Any]:
-        """Item predictions (sessions x items) on the items' scales, and the features."""
-        matrix = self.features(tokenized)
-        raw = matrix @ self.model.coef + self.model.intercept
-        calibrated = raw * self.model.calibration[0] + self.model.calibration[1]
-        return np.clip(calibrated, self._low, self._high), matrix
-
-    def block_effects(
-        self, item: TokenizedSession, row: Any
-    ) -> list[tuple[set[int], dict[str, np.ndarray]]]:
-        """Per block: the turns it selects and, for each token, the effect of one
-        occurrence on every dimension (``row``: the session's feature row)."""
-        result = []
+    def predict(self, batch: TurnMatrix) -> Prediction:
+        """Item predictions of the batch's sessions, with each turn's share of each
+        dimension's score."""
+        model = self.model
+        n_sessions = len(batch.sessions)
+        dense = standardize(length_matrix(batch.sessions), model.dense_mean, model.dense_scale)
+        dense = dense * model.config.dense_weight
+        raw = dense @ self._dense_coef + model.intercept
+        occurrence = []
         for position, (block, vocabulary) in enumerate(
-            zip(self.model.config.blocks, self.model.vocabularies, strict=True)
+            zip(model.config.blocks, model.vocabularies, strict=True)
         ):
-            turn_indices = item.block_turns(block)
-            if not turn_indices:
-                continue
-            start, end = self._offsets[position], self._offsets[position + 1]
-            effects = vocabulary.token_effects(
-                item.block_document(block), row[:, start:end], self._weights[start:end]
+            rows = np.flatnonzero(batch.in_block[position])
+            counts = self.index.block_counts(batch.counts[rows], position)
+            selector = sparse.csr_matrix(
+                (np.ones(len(rows)), (batch.session_of[rows], np.arange(len(rows)))),
+                shape=(n_sessions, len(rows)),
             )
-            result.append((set(turn_indices), effects))
-        return result
+            documents = (selector @ counts).tocsr()
+            documents.sort_indices()
+            features = vocabulary.weigh(documents)
+            features.data *= block.weight
+            raw += features @ self._block_coef[position]
+            occurrence.append(
+                sparse.csr_matrix(
+                    (features.data / documents.data, documents.indices, documents.indptr),
+                    shape=documents.shape,
+                )
+            )
+        slope, offset = model.calibration
+        values = np.clip(raw * slope + offset, self._low, self._high)
+        turns = np.arange(batch.counts.shape[0])
+        shares = self._shares(batch.counts, turns, batch, occurrence)
+        parts = self._constant + dense @ self._dense_weights
+        return Prediction(values, shares, parts, occurrence, batch.starts)
 
-    def turn_shares(
-        self, item: TokenizedSession, row: Any, effects: list | None = None
+    def _shares(
+        self,
+        counts: sparse.csr_matrix,
+        turns: np.ndarray,
+        batch: TurnMatrix,
+        occurrence: list[sparse.csr_matrix],
     ) -> np.ndarray:
-        """Each turn's share of each dimension's score (turns x dimensions)."""
-        effects = self.block_effects(item, row) if effects is None else effects
-        zero = np.zeros(len(self.dimensions))
-        return np.array(
-            [
-                _effect_of(counts, index, effects, zero)
-                for index, counts in enumerate(item.turn_counts)
-            ]
-        ).reshape(len(item.turn_counts), len(self.dimensions))
-
-    def session_part(self, row: Any) -> np.ndarray:
-        """The part of each dimension's score that no turn carries: the intercept and
-        the length features. With :meth:`turn_shares` it sums to the (unclipped) score."""
-        dense_start = self._offsets[-1]
-        dense = np.asarray(row[:, dense_start:].todense()).ravel()
-        slope, offset = self.model.calibration
-        constant = [
-            float(np.mean(self.model.intercept[columns] * slope[columns] + offset[columns]))
-            for columns in self._columns.values()
-        ]
-        return np.asarray(constant) + dense @ self._weights[dense_start:]
+        """The share of each dimension's score carried by each row of ``counts`` (token
+        counts of a turn, or of a part of one), where ``turns`` gives the batch row of
+        the turn each row belongs to."""
+        shares = np.zeros((counts.shape[0], len(self._columns)))
+        for position, effects in enumerate(occurrence):
+            rows = np.flatnonzero(batch.in_block[position][turns])
+            if not len(rows):
+                continue
+            block_counts = self.index.block_counts(counts[rows], position)
+            owners = batch.session_of[turns[rows]]
+            shares[rows] += (
+                block_counts.multiply(effects[owners]).tocsr() @ self._block_weights[position]
+            )
+        return shares
 
     def evidence(
-        self, item: TokenizedSession, row: Any, per_direction: int = 2
-    ) -> dict[str, list[Evidence]]:
-        """Per dimension, the turns that raised and lowered it most, each quoted."""
-        effects = self.block_effects(item, row)
-        zero = np.zeros(len(self.dimensions))
-        shares = self.turn_shares(item, row, effects)
-        result: dict[str, list[Evidence]] = {}
-        for column, dimension in enumerate(self.dimensions):
-            order = np.argsort(shares[:, column], kind="stable")
-            lowering = [i for i in order[:per_direction] if shares[i, column] < 0]
-            raising = [i for i in order[::-1][:per_direction] if shares[i, column] > 0]
-            pieces = []
-            for index in raising + lowering:
-                contribution = float(shares[index, column])
-                quote = self._quote(item, int(index), column, contribution, effects, zero)
-                pieces.append(
+        self, batch: TurnMatrix, prediction: Prediction, per_direction: int = 2
+    ) -> list[dict[str, list[Evidence]]]:
+        """Per session and dimension, the turns that raised and lowered it most, each
+        quoted."""
+        chosen: list[list[list[tuple[int, float]]]] = []
+        wanted: dict[int, None] = {}
+        for position in range(len(batch.sessions)):
+            shares = prediction.session_shares(position)
+            order = np.argsort(shares, axis=0, kind="stable")
+            start = int(batch.starts[position])
+            per_dimension = []
+            for column in range(len(self._columns)):
+                ranked = order[:, column]
+                values = shares[:, column]
+                lowering = [i for i in ranked[:per_direction] if values[i] < 0]
+                raising = [i for i in ranked[::-1][:per_direction] if values[i] > 0]
+                picks = [(int(i), float(values[i])) for i in raising + lowering]
+                per_dimension.append(picks)
+                wanted.update((start + turn, None) for turn, _ in picks)
+            chosen.append(per_dimension)
+        sentences = self._sentence_shares(batch, prediction, list(wanted))
+        results = []
+        for position, per_dimension in enumerate(chosen):
+            start = int(batch.starts[position])
+            result: dict[str, list[Evidence]] = {}
+            for column, (dimension, picks) in enumerate(
+                zip(self._columns, per_dimension, strict=True)
+            ):
+                result[dimension] = [
                     Evidence(
-                        turn_index=int(index),
-                        quote=quote,
+                        turn_index=turn,
+                        quote=_quote(*sentences[start + turn], column, contribution),
                         contribution=round(contribution, 4),
                         dimension=dimension,
                         verbatim=True,
                     )
+                    for turn, contribution in picks
+                ]
+            results.append(result)
+        return results
+
+    def _sentence_shares(
+        self, batch: TurnMatrix, prediction: Prediction, rows: list[int]
+    ) -> dict[int, tuple[str, list[str], np.ndarray | None]]:
+        """For each batch row in ``rows``: the turn's text, its sentences and each
+        sentence's share of each dimension's score (None for a turn of one sentence)."""
+        config = self.model.config
+        found: dict[int, tuple[str, list[str], np.ndarray | None]] = {}
+        split: list[tuple[int, list[str], int]] = []
+        token_lists: list[list[str]] = []
+        owners: list[int] = []
+        for row in rows:
+            text = batch.turn(row).text
+            sentences = [match.group().strip() for match in _SENTENCE.finditer(text)]
+            sentences = [sentence for sentence in sentences if sentence]
+            if len(sentences) <= 1:
+                found[row] = (text, sentences, None)
+                continue
+            split.append((row, sentences, len(token_lists)))
+            last = len(sentences) - 1
+            token_lists.extend(
+                tokenize(
+                    sentence,
+                    batch.language,
+                    config.max_n,
+                    config.tokenizer,
+                    starts_turn=at == 0,
+                    ends_turn=at == last,
                 )
-            result[dimension] = pieces
-        return result
-
-    def _quote(
-        self,
-        item: TokenizedSession,
-        index: int,
-        column: int,
-        contribution: float,
-        effects: list[tuple[set[int], dict[str, np.ndarray]]],
-        zero: np.ndarray,
-    ) -> str:
-        """The sentence of turn ``index`` that carries most of its share (same sign),
-        shortened to an exact substring of the turn."""
-        text = item.session.turns[index].text
-        sentences = [match.group().strip() for match in _SENTENCE.finditer(text)]
-        sentences = [sentence for sentence in sentences if sentence]
-        if len(sentences) <= 1:
-            return shorten(text.strip())
-        sign = 1.0 if contribution >= 0 else -1.0
-        max_n = self.model.config.max_n
-        last = len(sentences) - 1
-
-        def weight(position: int) -> float:
-            counts = token_counts(
-                sentences[position],
-                item.language,
-                max_n,
-                item.tokenizer,
-                starts_turn=position == 0,
-                ends_turn=position == last,
+                for at, sentence in enumerate(sentences)
             )
-            return sign * float(_effect_of(counts, index, effects, zero)[column])
+            owners.extend([row] * len(sentences))
+        if split:
+            counts = self.index.count_matrix(token_lists)
+            shares = self._shares(counts, np.asarray(owners), batch, prediction.occurrence)
+            for row, sentences, first in split:
+                found[row] = (
+                    batch.turn(row).text,
+                    sentences,
+                    shares[first : first + len(sentences)],
+                )
+        return found
 
-        return shorten(sentences[max(range(len(sentences)), key=weight)])
 
-
-def _effect_of(
-    counts: Counter[str],
-    turn_index: int,
-    block_effects: list[tuple[set[int], dict[str, np.ndarray]]],
-    zero: np.ndarray,
-) -> np.ndarray:
-    """The summed effect on every dimension of the tokens ``counts`` spoken in turn
-    ``turn_index``."""
-    total = zero
-    for turn_indices, effects in block_effects:
-        if turn_index in turn_indices:
-            for token, count in counts.items():
-                effect = effects.get(token)
-                if effect is not None:
-                    total = total + count * effect
-    return total
+def _quote(
+    text: str,
+    sentences: list[str],
+    shares: np.ndarray | None,
+    column: int,
+    contribution: float,
+) -> str:
+    """The sentence that carries most of its turn's share (same sign), shortened to an
+    exact substring of the turn; the whole turn where it is one sentence."""
+    if shares is None:
+        return shorten(text.strip())
+    sign = 1.0 if contribution >= 0 else -1.0
+    return shorten(sentences[int(np.argmax(sign * shares[:, column]))])
 
 
 def shorten(text: str, limit: int = MAX_QUOTE_CHARS) -> str:

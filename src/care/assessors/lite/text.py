@@ -25,7 +25,7 @@ _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _HAN_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 _WORD_OR_MARK = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]")
 _LATIN_OR_CHAR = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
-_LATIN = re.compile(r"[a-z0-9]")
+_LATIN_START = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
 def word_ngrams(text: str, max_n: int = 2) -> list[str]:
@@ -71,14 +71,29 @@ def unit_ngrams(
     grams = list(found)
     # Chinese/Japanese characters join directly ("谢谢"); a Latin word or digit, and any
     # English unit, joins with a space, so that an n-gram is never mistaken for a word.
-    spaced = (
-        [bool(_LATIN.match(unit)) for unit in found]
-        if language in ("zh", "ja")
-        else [True] * len(found)
-    )
-    for n in range(2, max_n + 1):
+    # (A unit is Latin when it starts with a Latin letter or digit: see :func:`units`.)
+    east_asian = language in ("zh", "ja")
+    spaced = [unit[0] in _LATIN_START for unit in found] if east_asian else None
+    if max_n >= 2 and len(found) > 1:
+        following = found[1:]
+        if spaced is None:
+            grams.extend(
+                [f"{first} {second}" for first, second in zip(found, following, strict=False)]
+            )
+        elif not any(spaced):
+            grams.extend([first + second for first, second in zip(found, following, strict=False)])
+        else:
+            grams.extend(
+                [
+                    f"{first} {second}" if space or next_space else first + second
+                    for first, second, space, next_space in zip(
+                        found, following, spaced, spaced[1:], strict=False
+                    )
+                ]
+            )
+    for n in range(3, max_n + 1):
         grams.extend(
-            (" " if any(spaced[i : i + n]) else "").join(found[i : i + n])
+            (" " if spaced is None or any(spaced[i : i + n]) else "").join(found[i : i + n])
             for i in range(len(found) - n + 1)
         )
     if found and max_n >= 2:

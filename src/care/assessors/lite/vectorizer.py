@@ -3,7 +3,7 @@
 A block's document is the sum of the token counts of the turns it selects; its vector
 is ``(1 + log count) * idf``, L2-normalised. Because a feature's value is split over the
 turns in proportion to their counts of it, the linear model's output decomposes exactly
-into per-turn contributions (see :meth:`TfidfVocabulary.token_effects`).
+into per-turn contributions (see :mod:`care.assessors.lite.predictor`).
 """
 
 from __future__ import annotations
@@ -55,42 +55,31 @@ class TfidfVocabulary:
         """Sublinear TF-IDF rows, L2-normalised (an empty document is a zero row)."""
         indptr = [0]
         indices: list[int] = []
-        values: list[float] = []
+        values: list[int] = []
         vocabulary = self.vocabulary
         for document in documents:
             for token, count in document.items():
                 column = vocabulary.get(token)
                 if column is not None:
                     indices.append(column)
-                    values.append(1.0 + np.log(count))
+                    values.append(count)
             indptr.append(len(indices))
-        matrix = sparse.csr_matrix(
+        counts = sparse.csr_matrix(
             (np.asarray(values, dtype=np.float64), indices, indptr),
             shape=(len(documents), len(vocabulary)),
         )
-        matrix = matrix.multiply(self.idf[None, :]).tocsr() if len(vocabulary) else matrix
-        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+        return self.weigh(counts)
+
+    def weigh(self, counts: sparse.csr_matrix) -> sparse.csr_matrix:
+        """Sublinear TF-IDF rows of a documents x vocabulary matrix of (positive) token
+        counts, L2-normalised (an empty document is a zero row). The result has the
+        sparsity structure of ``counts``, entry for entry."""
+        values = (1.0 + np.log(counts.data)) * self.idf[counts.indices]
+        lengths = np.diff(counts.indptr)
+        rows = np.repeat(np.arange(counts.shape[0]), lengths)
+        norms = np.sqrt(np.bincount(rows, weights=values * values, minlength=counts.shape[0]))
         norms[norms == 0] = 1.0
-        return sparse.diags(1.0 / norms) @ matrix
-
-    def token_effects(
-        self, document: Counter[str], block_row: sparse.csr_matrix, weights: np.ndarray
-    ) -> dict[str, np.ndarray]:
-        """The effect on the outputs of each occurrence of each token of ``document``.
-
-        ``document`` is the block's summed token counts, ``block_row`` its 1 x V TF-IDF
-        row and ``weights`` the V x outputs slice of the model's coefficients. A token's
-        contribution ``value * weights[token]`` is shared equally by its occurrences, so
-        summing ``count * effect`` over the tokens of a turn gives the turn's exact share
-        of ``block_row @ weights``.
-        """
-        row = block_row.tocsr()
-        contributions = row.data[:, None] * weights[row.indices]
-        position_of = {column: position for position, column in enumerate(row.indices.tolist())}
-        effects: dict[str, np.ndarray] = {}
-        vocabulary = self.vocabulary
-        for token, count in document.items():
-            column = vocabulary.get(token)
-            if column is not None and column in position_of:
-                effects[token] = contributions[position_of[column]] / count
-        return effects
+        values *= np.repeat(1.0 / norms, lengths)
+        return sparse.csr_matrix(
+            (values, counts.indices.copy(), counts.indptr.copy()), shape=counts.shape
+        )

@@ -1,0 +1,81 @@
+"""The built-in model's vectorised path gives the numbers and evidence of the original
+per-token path (kept as a frozen reference in tests/lite_reference.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from care.assessors.lite import LiteAssessor, load_shipped_model
+from care.data import load_corpus
+from care.data.session import Session, Turn
+from lite_reference import reference_assess
+from shared_data import CHINESE, ENGLISH, needs_data
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "sessions.jsonl"
+
+
+def assert_same_as_reference(sessions: list[Session], language: str, cut: bool) -> None:
+    """Scores within 1e-6, and the same evidence turns, quotes and contributions."""
+    model = load_shipped_model(language, cut)
+    expected = reference_assess(model, sessions, language)
+    assessor = LiteAssessor(model={language: model})
+    predictor = assessor.predictor(language)
+    batch = predictor.turn_matrix(sessions, language)
+    prediction = predictor.predict(batch)
+    results = list(assessor.iter_assess(sessions, batch_size=37))
+    assert [result.session_id for result in results] == [session.id for session in sessions]
+    for position, (session, reference, result) in enumerate(
+        zip(sessions, expected, results, strict=True)
+    ):
+        assert prediction.values[position] == pytest.approx(reference.values, abs=1e-6)
+        items = [result.items[item_id].value for item_id in model.item_ids]
+        assert items == pytest.approx([round(v, 3) for v in reference.values], abs=1.01e-3)
+        shares = prediction.session_shares(position)
+        assert set(result.evidence) == set(reference.evidence)
+        for dimension, pieces in reference.evidence.items():
+            column = predictor.dimensions.index(dimension)
+            got = result.evidence[dimension]
+            where = (session.id, dimension)
+            assert [piece.turn_index for piece in got] == [turn for turn, _, _ in pieces], where
+            assert [piece.quote for piece in got] == [quote for _, quote, _ in pieces], where
+            for piece, (turn, _, contribution) in zip(got, pieces, strict=True):
+                assert shares[turn, column] == pytest.approx(contribution, abs=1e-6), where
+                assert piece.contribution == pytest.approx(contribution, abs=5e-5 + 1e-6)
+
+
+@pytest.mark.parametrize("cut", [False, True])
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_examples_and_odd_sessions_match_the_reference(language: str, cut: bool) -> None:
+    sessions = [s for s in load_corpus(EXAMPLES) if s.language == language]
+    odd = [
+        Session("one-turn", [Turn(0, "client", "Thank you. 谢谢！ Really, thanks.")], language),
+        Session(
+            "no-tokens", [Turn(0, "counselor", " "), Turn(1, "client", "\U0001f642")], language
+        ),
+        Session(
+            "counselor-only",
+            [Turn(i, "counselor", "How are you? Tell me more. 你好。") for i in range(4)],
+            language,
+        ),
+        Session(
+            "repeats",
+            [
+                Turn(i, "client" if i % 2 else "counselor", "Yes. I see! 是的。我明白！")
+                for i in range(9)
+            ],
+            language,
+        ),
+    ]
+    assert_same_as_reference([*sessions, *odd], language, cut)
+
+
+@needs_data
+@pytest.mark.slow
+@pytest.mark.parametrize("cut", [False, True])
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_shared_sessions_match_the_reference(language: str, cut: bool) -> None:
+    path = ENGLISH if language == "en" else CHINESE
+    sessions = list(load_corpus(path, limit=150))
+    assert_same_as_reference(sessions, language, cut)
