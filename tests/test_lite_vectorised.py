@@ -16,15 +16,20 @@ from shared_data import CHINESE, ENGLISH, needs_data
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "sessions.jsonl"
 
 
-def assert_same_as_reference(sessions: list[Session], language: str, cut: bool) -> None:
-    """Scores within 1e-6, and the same evidence turns, quotes and contributions."""
+def assert_same_as_reference(
+    sessions: list[Session], language: str, cut: bool, by_units: bool = True
+) -> None:
+    """Scores within 1e-6, and the same evidence turns, quotes and contributions
+    (``by_units``: token counts by unit ids from the first batch on, else by strings)."""
     model = load_shipped_model(language, cut)
     expected = reference_assess(model, sessions, language)
     assessor = LiteAssessor(model={language: model})
     predictor = assessor.predictor(language)
+    predictor.index.min_texts_for_units = 0 if by_units else 10**9
     batch = predictor.turn_matrix(sessions, language)
     prediction = predictor.predict(batch)
     results = list(assessor.iter_assess(sessions, batch_size=37))
+    assert predictor.index.counts_by_units(language) == by_units
     assert [result.session_id for result in results] == [session.id for session in sessions]
     for position, (session, reference, result) in enumerate(
         zip(sessions, expected, results, strict=True)
@@ -45,9 +50,12 @@ def assert_same_as_reference(sessions: list[Session], language: str, cut: bool) 
                 assert piece.contribution == pytest.approx(contribution, abs=5e-5 + 1e-6)
 
 
+@pytest.mark.parametrize("by_units", [True, False])
 @pytest.mark.parametrize("cut", [False, True])
 @pytest.mark.parametrize("language", ["en", "zh"])
-def test_examples_and_odd_sessions_match_the_reference(language: str, cut: bool) -> None:
+def test_examples_and_odd_sessions_match_the_reference(
+    language: str, cut: bool, by_units: bool
+) -> None:
     sessions = [s for s in load_corpus(EXAMPLES) if s.language == language]
     odd = [
         Session("one-turn", [Turn(0, "client", "Thank you. 谢谢！ Really, thanks.")], language),
@@ -68,7 +76,7 @@ def test_examples_and_odd_sessions_match_the_reference(language: str, cut: bool)
             language,
         ),
     ]
-    assert_same_as_reference([*sessions, *odd], language, cut)
+    assert_same_as_reference([*sessions, *odd], language, cut, by_units)
 
 
 @needs_data
@@ -77,5 +85,5 @@ def test_examples_and_odd_sessions_match_the_reference(language: str, cut: bool)
 @pytest.mark.parametrize("language", ["en", "zh"])
 def test_shared_sessions_match_the_reference(language: str, cut: bool) -> None:
     path = ENGLISH if language == "en" else CHINESE
-    sessions = list(load_corpus(path, limit=150))
+    sessions = list(load_corpus(path, limit=100))
     assert_same_as_reference(sessions, language, cut)

@@ -22,8 +22,8 @@ import numpy as np
 from scipy import sparse
 
 from care.assessors.lite.model import LiteModel
-from care.assessors.lite.text import tokenize
-from care.assessors.lite.turns import TokenIndex, TurnMatrix
+from care.assessors.lite.token_index import TokenIndex
+from care.assessors.lite.turns import TurnMatrix
 from care.data.session import Session
 from care.features.length import length_matrix, standardize
 from care.instruments import (
@@ -105,7 +105,7 @@ class LitePredictor:
                 for columns in self._columns.values()
             ]
         )
-        self.index = TokenIndex(model.vocabularies)
+        self.index = TokenIndex(model.vocabularies, model.config.max_n, model.config.tokenizer)
         low = [self.instrument.scale_for(item_id).min for item_id in ids]
         high = [self.instrument.scale_for(item_id).max for item_id in ids]
         self._low = np.array(low, dtype=float)
@@ -118,10 +118,7 @@ class LitePredictor:
 
     def turn_matrix(self, sessions: Sequence[Session], language: str) -> TurnMatrix:
         """``sessions`` (all in ``language``) tokenised once into a turn x token matrix."""
-        config = self.model.config
-        return TurnMatrix.build(
-            sessions, language, self.index, config.blocks, config.max_n, config.tokenizer
-        )
+        return TurnMatrix.build(sessions, language, self.index, self.model.config.blocks)
 
     def predict(self, batch: TurnMatrix) -> Prediction:
         """Item predictions of the batch's sessions, with each turn's share of each
@@ -228,10 +225,10 @@ class LitePredictor:
     ) -> dict[int, tuple[str, list[str], np.ndarray | None]]:
         """For each batch row in ``rows``: the turn's text, its sentences and each
         sentence's share of each dimension's score (None for a turn of one sentence)."""
-        config = self.model.config
         found: dict[int, tuple[str, list[str], np.ndarray | None]] = {}
         split: list[tuple[int, list[str], int]] = []
-        token_lists: list[list[str]] = []
+        texts: list[str] = []
+        opens: list[bool] = []
         owners: list[int] = []
         for row in rows:
             text = batch.turn(row).text
@@ -240,22 +237,13 @@ class LitePredictor:
             if len(sentences) <= 1:
                 found[row] = (text, sentences, None)
                 continue
-            split.append((row, sentences, len(token_lists)))
-            last = len(sentences) - 1
-            token_lists.extend(
-                tokenize(
-                    sentence,
-                    batch.language,
-                    config.max_n,
-                    config.tokenizer,
-                    starts_turn=at == 0,
-                    ends_turn=at == last,
-                )
-                for at, sentence in enumerate(sentences)
-            )
+            split.append((row, sentences, len(texts)))
+            texts.extend(sentences)
+            opens.extend(at == 0 for at in range(len(sentences)))
             owners.extend([row] * len(sentences))
         if split:
-            counts = self.index.count_matrix(token_lists)
+            closes = [*opens[1:], True]
+            counts = self.index.count(texts, batch.language, opens, closes)
             shares = self._shares(counts, np.asarray(owners), batch, prediction.occurrence)
             for row, sentences, first in split:
                 found[row] = (
