@@ -39,6 +39,28 @@ MAX_QUOTE_CHARS = 160
 
 
 @dataclass
+class BlockEffects:
+    """What one occurrence of each token of each session's document of one block does
+    to every dimension's score (``x / d * w`` above).
+
+    Attributes:
+        keys: The document entries, ``session * len(TokenIndex) + token id``, sorted.
+        effects: One row per key (dimensions wide), and a last row of zeros for tokens
+            that are not in their session's document.
+    """
+
+    keys: np.ndarray
+    effects: np.ndarray
+
+    def codes(self, keys: np.ndarray) -> np.ndarray:
+        """The row of :attr:`effects` of each of ``keys`` (the zero row if absent)."""
+        at = np.searchsorted(self.keys, keys)
+        at[at == len(self.keys)] = 0
+        found = self.keys[at] == keys if len(self.keys) else np.zeros(len(keys), bool)
+        return np.where(found, at, len(self.keys))
+
+
+@dataclass
 class Prediction:
     """A batch's predictions and their decomposition.
 
@@ -49,16 +71,14 @@ class Prediction:
         session_parts: The part of each dimension's score that no turn carries, the
             intercept and the length features (sessions x dimensions). A session's
             shares plus its part sum to its (unclipped) dimension scores.
-        occurrence: Per block, the effect of one occurrence of each token of each
-            session's document, before the per-dimension weights (sessions x block
-            vocabulary; ``x / d`` above).
+        blocks: Per block of the model, the effects of its tokens' occurrences.
         starts: Row of each session's first turn, plus the number of rows.
     """
 
     values: np.ndarray
     shares: np.ndarray
     session_parts: np.ndarray
-    occurrence: list[sparse.csr_matrix]
+    blocks: list[BlockEffects]
     starts: np.ndarray
 
     def session_shares(self, position: int) -> np.ndarray:
@@ -128,55 +148,43 @@ class LitePredictor:
         dense = standardize(length_matrix(batch.sessions), model.dense_mean, model.dense_scale)
         dense = dense * model.config.dense_weight
         raw = dense @ self._dense_coef + model.intercept
-        occurrence = []
+        # every (session, token) pair of the batch, and each turn entry's pair
+        counts = batch.counts
+        row_of = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
+        keys = batch.session_of[row_of] * len(self.index) + counts.indices
+        pairs, pair_of = np.unique(keys, return_inverse=True)
+        pair_session = pairs // len(self.index)
+        pair_token = pairs % len(self.index)
+        shares = np.zeros((counts.shape[0], len(self._columns)))
+        blocks = []
         for position, (block, vocabulary) in enumerate(
             zip(model.config.blocks, model.vocabularies, strict=True)
         ):
-            rows = np.flatnonzero(batch.in_block[position])
-            counts = self.index.block_counts(batch.counts[rows], position)
-            selector = sparse.csr_matrix(
-                (np.ones(len(rows)), (batch.session_of[rows], np.arange(len(rows)))),
-                shape=(n_sessions, len(rows)),
+            selected = batch.in_block[position]
+            totals = np.bincount(
+                pair_of, weights=counts.data * selected[row_of], minlength=len(pairs)
             )
-            documents = (selector @ counts).tocsr()
-            documents.sort_indices()
+            columns = self.index.block_columns[position][pair_token]
+            entries = np.flatnonzero((totals > 0) & (columns >= 0))
+            indptr = np.searchsorted(pair_session[entries], np.arange(n_sessions + 1))
+            documents = sparse.csr_matrix(
+                (totals[entries], columns[entries], indptr), shape=(n_sessions, len(vocabulary))
+            )
             features = vocabulary.weigh(documents)
             features.data *= block.weight
             raw += features @ self._block_coef[position]
-            occurrence.append(
-                sparse.csr_matrix(
-                    (features.data / documents.data, documents.indices, documents.indptr),
-                    shape=documents.shape,
-                )
-            )
+            effects = np.zeros((len(entries) + 1, len(self._columns)))
+            effects[:-1] = (features.data / documents.data)[:, None] * self._block_weights[
+                position
+            ][columns[entries]]
+            slot = np.full(len(pairs), len(entries))
+            slot[entries] = np.arange(len(entries))
+            shares += _row_shares(counts, slot[pair_of], effects, selected)
+            blocks.append(BlockEffects(pairs[entries], effects))
         slope, offset = model.calibration
         values = np.clip(raw * slope + offset, self._low, self._high)
-        turns = np.arange(batch.counts.shape[0])
-        shares = self._shares(batch.counts, turns, batch, occurrence)
         parts = self._constant + dense @ self._dense_weights
-        return Prediction(values, shares, parts, occurrence, batch.starts)
-
-    def _shares(
-        self,
-        counts: sparse.csr_matrix,
-        turns: np.ndarray,
-        batch: TurnMatrix,
-        occurrence: list[sparse.csr_matrix],
-    ) -> np.ndarray:
-        """The share of each dimension's score carried by each row of ``counts`` (token
-        counts of a turn, or of a part of one), where ``turns`` gives the batch row of
-        the turn each row belongs to."""
-        shares = np.zeros((counts.shape[0], len(self._columns)))
-        for position, effects in enumerate(occurrence):
-            rows = np.flatnonzero(batch.in_block[position][turns])
-            if not len(rows):
-                continue
-            block_counts = self.index.block_counts(counts[rows], position)
-            owners = batch.session_of[turns[rows]]
-            shares[rows] += (
-                block_counts.multiply(effects[owners]).tocsr() @ self._block_weights[position]
-            )
-        return shares
+        return Prediction(values, shares, parts, blocks, batch.starts)
 
     def evidence(
         self, batch: TurnMatrix, prediction: Prediction, per_direction: int = 2
@@ -244,7 +252,13 @@ class LitePredictor:
         if split:
             closes = [*opens[1:], True]
             counts = self.index.count(texts, batch.language, opens, closes)
-            shares = self._shares(counts, np.asarray(owners), batch, prediction.occurrence)
+            turns = np.asarray(owners)
+            row_of = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
+            keys = batch.session_of[turns[row_of]] * len(self.index) + counts.indices
+            shares = np.zeros((counts.shape[0], len(self._columns)))
+            for position, block in enumerate(prediction.blocks):
+                selected = batch.in_block[position][turns]
+                shares += _row_shares(counts, block.codes(keys), block.effects, selected)
             for row, sentences, first in split:
                 found[row] = (
                     batch.turn(row).text,
@@ -252,6 +266,17 @@ class LitePredictor:
                     shares[first : first + len(sentences)],
                 )
         return found
+
+
+def _row_shares(
+    counts: sparse.csr_matrix, codes: np.ndarray, effects: np.ndarray, selected: np.ndarray
+) -> np.ndarray:
+    """Per row of ``counts``, the sum over its tokens of count times the effect (row of
+    ``effects``, one code per entry of ``counts``); zero for rows not ``selected``."""
+    incidence = sparse.csr_matrix(
+        (counts.data, codes, counts.indptr), shape=(counts.shape[0], len(effects))
+    )
+    return (incidence @ effects) * selected[:, None]
 
 
 def _quote(

@@ -110,18 +110,6 @@ class TokenIndex:
         matrix.sum_duplicates()
         return matrix
 
-    def block_counts(self, counts: sparse.csr_matrix, block: int) -> sparse.csr_matrix:
-        """``counts`` (rows x tokens) in the columns of block ``block``'s vocabulary."""
-        columns = self.block_columns[block][counts.indices]
-        kept = columns >= 0
-        indptr = np.concatenate([[0], np.cumsum(kept)])[counts.indptr]
-        matrix = sparse.csr_matrix(
-            (counts.data[kept], columns[kept], indptr),
-            shape=(counts.shape[0], self.widths[block]),
-        )
-        matrix.sort_indices()
-        return matrix
-
 
 class _UnitTable:
     """Vocabulary tokens of tokenizer 2 (with bigrams) as units and pairs of units."""
