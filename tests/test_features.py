@@ -101,15 +101,23 @@ def test_block_selection_by_role_phase_and_last_turns() -> None:
     assert item.block_turns(BlockSpec("client", last_turns=2)) == [7, 9]
 
 
-def test_tfidf_rows_are_normalised_and_token_effects_add_up() -> None:
-    documents = [Counter({"a": 2, "b": 1}), Counter({"b": 1, "c": 3}), Counter({"a": 1})]
+def test_tfidf_rows_are_normalised_and_weigh_keeps_the_counts_structure() -> None:
+    from scipy import sparse
+
+    documents = [Counter({"a": 2, "b": 1}), Counter({"b": 1, "c": 3}), Counter(), Counter({"a": 1})]
     vocabulary = TfidfVocabulary.fit(documents, min_df=1)
     matrix = vocabulary.transform(documents)
-    assert np.allclose(np.sqrt(matrix.multiply(matrix).sum(axis=1)).A.ravel(), 1.0)
-    weights = np.array([[1.0], [-2.0], [0.5]])
-    effects = vocabulary.token_effects(documents[0], matrix[0], weights)
-    total = sum(count * effects[token][0] for token, count in documents[0].items())
-    assert total == pytest.approx((matrix[0] @ weights)[0, 0])
+    norms = np.sqrt(matrix.multiply(matrix).sum(axis=1)).A.ravel()
+    assert np.allclose(norms, [1.0, 1.0, 0.0, 1.0])  # an empty document is a zero row
+    expected = (1 + np.log(2)) * vocabulary.idf[vocabulary.vocabulary["a"]]
+    first = matrix[0].toarray().ravel()
+    assert first[vocabulary.vocabulary["a"]] == pytest.approx(
+        expected / np.linalg.norm([expected, vocabulary.idf[vocabulary.vocabulary["b"]]])
+    )
+    counts = sparse.csr_matrix(np.array([[0.0, 3.0, 1.0], [2.0, 0.0, 0.0]]))
+    weighed = vocabulary.weigh(counts)
+    assert np.array_equal(weighed.indices, counts.indices)
+    assert np.array_equal(weighed.indptr, counts.indptr)
 
 
 def test_dual_ridge_equals_ridge_on_centred_features() -> None:

@@ -12,7 +12,6 @@ from click.testing import CliRunner
 
 from care.assessors import LiteAssessor, MeanRatingAssessor
 from care.assessors.lite import LiteConfig, LiteModel, load_shipped_model
-from care.assessors.lite.features import tokenize_sessions
 from care.assessors.lite.fit import train
 from care.assessors.lite.predictor import LitePredictor
 from care.cli.main import cli
@@ -94,15 +93,14 @@ def test_turn_shares_add_up_to_the_score(examples, language: str) -> None:
     part equal each dimension's score."""
     predictor = LitePredictor(load_shipped_model(language))
     sessions = [s for s in examples if s.language == language]
-    tokenized = tokenize_sessions(
-        sessions, language, predictor.model.config.max_n, predictor.model.config.tokenizer
-    )
-    values, matrix = predictor.predict(tokenized)
+    prediction = predictor.predict(predictor.turn_matrix(sessions, language))
     instrument = predictor.instrument
-    for position, item in enumerate(tokenized):
-        row = matrix[position]
-        total = predictor.turn_shares(item, row).sum(axis=0) + predictor.session_part(row)
-        item_values = dict(zip(predictor.model.item_ids, values[position], strict=True))
+    for position in range(len(sessions)):
+        shares = prediction.session_shares(position)
+        assert shares.shape == (len(sessions[position].turns), len(predictor.dimensions))
+        total = shares.sum(axis=0) + prediction.session_parts[position]
+        values = prediction.values[position]
+        item_values = dict(zip(predictor.model.item_ids, values, strict=True))
         expected = instrument.dimension_scores(item_values)
         for column, dimension in enumerate(predictor.dimensions):
             assert total[column] == pytest.approx(expected[dimension], abs=1e-6)

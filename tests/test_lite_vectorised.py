@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from care.assessors.lite import LiteAssessor, load_shipped_model
+from care.assessors.lite.token_index import TokenIndex
 from care.data import load_corpus
 from care.data.session import Session, Turn
 from lite_reference import reference_assess
@@ -87,3 +89,50 @@ def test_shared_sessions_match_the_reference(language: str, cut: bool) -> None:
     path = ENGLISH if language == "en" else CHINESE
     sessions = list(load_corpus(path, limit=100))
     assert_same_as_reference(sessions, language, cut)
+
+
+ODD_TEXTS = [
+    "",
+    "   ",
+    "...!?",
+    "I can\u2019t SLEEP. Can't you?",
+    "<s> and </s> are not boundaries here",
+    "OK谢谢你，ok 好的 2024年",
+    "ΟΔΟΣ Σ σ ς",
+    "a\x00b",  # the separator the counting uses, inside a text
+    "谢谢",
+    "x",
+]
+
+
+def assert_unit_counts_equal_string_counts(texts: list[str], language: str) -> None:
+    model = load_shipped_model(language)
+    by_units = TokenIndex(model.vocabularies, 2, 2, min_texts_for_units=0)
+    by_strings = TokenIndex(model.vocabularies, 2, 2, min_texts_for_units=10**9)
+    rng = np.random.default_rng(0)
+    starts, ends = rng.random(len(texts)) < 0.5, rng.random(len(texts)) < 0.5
+    for flags in ({}, {"starts_turn": starts, "ends_turn": ends}):
+        expected = by_strings.count(texts, language, **flags)
+        got = by_units.count(texts, language, **flags)
+        assert by_units.counts_by_units(language) and not by_strings.counts_by_units(language)
+        assert got.shape == expected.shape and (got != expected).nnz == 0
+        # and texts one at a time (a text holding the separator, or none)
+        for text in ODD_TEXTS:
+            one = by_units.count([text], language)
+            assert (one != by_strings.count([text], language)).nnz == 0, text
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_counting_by_units_gives_the_tokenizers_counts(language: str) -> None:
+    texts = [turn.text for session in load_corpus(EXAMPLES) for turn in session.turns]
+    assert_unit_counts_equal_string_counts([*texts, *ODD_TEXTS], language)
+
+
+@needs_data
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_counting_by_units_gives_the_tokenizers_counts_on_shared_turns(language: str) -> None:
+    path = ENGLISH if language == "en" else CHINESE
+    sessions = load_corpus(path, limit=40)
+    assert_unit_counts_equal_string_counts(
+        [turn.text for session in sessions for turn in session.turns], language
+    )

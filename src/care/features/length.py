@@ -45,7 +45,10 @@ def turn_seconds(session: Session) -> list[float]:
 
 def session_duration_minutes(session: Session) -> float | None:
     """Minutes between the first and last timestamped turn, if both parse as ISO 8601."""
-    seconds = turn_seconds(session)
+    return _duration_minutes(turn_seconds(session))
+
+
+def _duration_minutes(seconds: list[float]) -> float | None:
     if len(seconds) < 2:
         return None
     minutes = (seconds[-1] - seconds[0]) / 60
@@ -58,8 +61,8 @@ def length_features(session: Session) -> np.ndarray:
     counselor = [len(turn.text) for turn in session.turns if turn.role == "counselor"]
     client_chars = sum(client)
     counselor_chars = sum(counselor)
-    duration = session_duration_minutes(session)
     seconds = turn_seconds(session)
+    duration = _duration_minutes(seconds)
     gaps = np.clip(np.diff(seconds), 0, None) if len(seconds) > 1 else None
     n_client = sum(1 for turn in session.turns if turn.role == "client")
     return np.array(

@@ -246,11 +246,14 @@ class LiteAssessor(Assessor):
                 meta=self._meta(model),
             )
             scores = assessment.dimension_scores(instrument)
-            scores.setdefault("total", assessment.total_score(instrument))
             for dimension, pieces in session_evidence.items():
+                # an instrument without dimensions has its total as the one "dimension"
+                score = (
+                    scores[dimension] if dimension in scores else assessment.total_score(instrument)
+                )
                 assessment.evidence[dimension] = pieces
                 assessment.rationales[dimension] = rationale(
-                    dimension, scores[dimension], instrument, pieces, session
+                    dimension, score, instrument, pieces, session
                 )
             results.append(assessment)
         return results

@@ -26,6 +26,10 @@ from care.assessors.lite.vectorizer import TfidfVocabulary
 
 _LATIN_UNIT_START = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 UNIT_TABLE_MIN_TEXTS = 2000
+# Joins the texts of a call into one string to split it into units in one pass; a mark
+# (a unit of its own) that text practically never holds (checked: else text by text).
+_SEPARATOR = "\x00"
+_SEPARATOR_ID = -2
 
 
 class TokenIndex:
@@ -122,6 +126,7 @@ class _UnitTable:
         pair_tokens: np.ndarray,
     ) -> None:
         self.unit_ids = unit_ids
+        self._lookup = {**unit_ids, _SEPARATOR: _SEPARATOR_ID}
         self.start = len(unit_ids)
         self.end = len(unit_ids) + 1
         self.width = len(unit_ids) + 2
@@ -158,14 +163,28 @@ class _UnitTable:
         order = np.argsort(key_array)
         return cls(unit_ids, unigram_tokens, key_array[order], np.array(tokens, np.int64)[order])
 
+    def _units(self, texts: Sequence[str], language: str) -> tuple[np.ndarray, np.ndarray]:
+        """The unit ids of all ``texts`` in order (-1: in no token), and each text's
+        number of units."""
+        joined = _SEPARATOR.join(texts)
+        if _SEPARATOR in self.unit_ids or joined.count(_SEPARATOR) != len(texts) - 1:
+            found = [units(text, language) for text in texts]
+            flat = list(chain.from_iterable(found))
+            unit = np.fromiter(map(self.unit_ids.get, flat, repeat(-1)), np.int64, len(flat))
+            return unit, np.fromiter(map(len, found), np.int64, len(found))
+        # one pass over all texts: the separator is a unit of its own (a mark), so the
+        # texts' units are the joined text's units between separators
+        flat = units(joined, language)
+        unit = np.fromiter(map(self._lookup.get, flat, repeat(-1)), np.int64, len(flat))
+        separators = np.flatnonzero(unit == _SEPARATOR_ID)
+        lengths = np.diff(np.concatenate([[-1], separators, [len(flat)]])) - 1
+        return unit[unit != _SEPARATOR_ID], lengths
+
     def tokens(
         self, texts: Sequence[str], language: str, starts: np.ndarray, ends: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Row and token id of every occurrence of a vocabulary token in ``texts``."""
-        found = [units(text, language) for text in texts]
-        lengths = np.fromiter(map(len, found), np.int64, len(found))
-        flat = list(chain.from_iterable(found))
-        unit = np.fromiter(map(self.unit_ids.get, flat, repeat(-1)), np.int64, len(flat))
+        unit, lengths = self._units(texts, language)
         rows = np.repeat(np.arange(len(texts)), lengths)
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         unigram = self.unigram_tokens[unit]

@@ -57,10 +57,10 @@ class TurnMatrix:
         positions = np.arange(len(turns)) - starts[session_of]
         n_turns = sizes[session_of]
         counts = index.count([turn.text for turn in turns], language)
-        roles = [turn.role for turn in turns]
+        roles = np.array([turn.role for turn in turns], dtype=object)
         in_block = [
             block.select(
-                np.fromiter((role == block.role for role in roles), bool, len(roles)),
+                roles == block.role,
                 positions,
                 n_turns,
                 session_of,
