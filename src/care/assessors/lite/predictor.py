@@ -39,28 +39,6 @@ MAX_QUOTE_CHARS = 160
 
 
 @dataclass
-class BlockEffects:
-    """What one occurrence of each token of each session's document of one block does
-    to every dimension's score (``x / d * w`` above).
-
-    Attributes:
-        keys: The document entries, ``session * len(TokenIndex) + token id``, sorted.
-        effects: One row per key (dimensions wide), and a last row of zeros for tokens
-            that are not in their session's document.
-    """
-
-    keys: np.ndarray
-    effects: np.ndarray
-
-    def codes(self, keys: np.ndarray) -> np.ndarray:
-        """The row of :attr:`effects` of each of ``keys`` (the zero row if absent)."""
-        at = np.searchsorted(self.keys, keys)
-        at[at == len(self.keys)] = 0
-        found = self.keys[at] == keys if len(self.keys) else np.zeros(len(keys), bool)
-        return np.where(found, at, len(self.keys))
-
-
-@dataclass
 class Prediction:
     """A batch's predictions and their decomposition.
 
@@ -71,19 +49,31 @@ class Prediction:
         session_parts: The part of each dimension's score that no turn carries, the
             intercept and the length features (sessions x dimensions). A session's
             shares plus its part sum to its (unclipped) dimension scores.
-        blocks: Per block of the model, the effects of its tokens' occurrences.
+        pairs: Every (session, token) pair of the batch, as ``session *
+            len(TokenIndex) + token id``, sorted.
+        effects: What one occurrence of each pair's token does to every dimension's
+            score through each block (pairs + 1 rows: a last row of zeros for tokens
+            absent from their session; blocks x dimensions columns, block by block).
         starts: Row of each session's first turn, plus the number of rows.
     """
 
     values: np.ndarray
     shares: np.ndarray
     session_parts: np.ndarray
-    blocks: list[BlockEffects]
+    pairs: np.ndarray
+    effects: np.ndarray
     starts: np.ndarray
 
     def session_shares(self, position: int) -> np.ndarray:
         """The turn shares (turns x dimensions) of the session at ``position``."""
         return self.shares[self.starts[position] : self.starts[position + 1]]
+
+    def codes(self, keys: np.ndarray) -> np.ndarray:
+        """The row of :attr:`effects` of each of ``keys`` (the zero row if absent)."""
+        at = np.searchsorted(self.pairs, keys)
+        at[at == len(self.pairs)] = 0
+        found = self.pairs[at] == keys if len(self.pairs) else np.zeros(len(keys), bool)
+        return np.where(found, at, len(self.pairs))
 
 
 class LitePredictor:
@@ -155,36 +145,50 @@ class LitePredictor:
         pairs, pair_of = np.unique(keys, return_inverse=True)
         pair_session = pairs // len(self.index)
         pair_token = pairs % len(self.index)
-        shares = np.zeros((counts.shape[0], len(self._columns)))
-        blocks = []
+        incidence = sparse.csr_matrix(
+            (counts.data, pair_of, counts.indptr), shape=(counts.shape[0], len(pairs) + 1)
+        )
+        selected = np.column_stack(batch.in_block).astype(float)
+        # each block's document counts, pair by pair
+        totals = np.asarray(incidence.T @ selected)
+        block_effects = []
         for position, (block, vocabulary) in enumerate(
             zip(model.config.blocks, model.vocabularies, strict=True)
         ):
-            selected = batch.in_block[position]
-            totals = np.bincount(
-                pair_of, weights=counts.data * selected[row_of], minlength=len(pairs)
-            )
             columns = self.index.block_columns[position][pair_token]
-            entries = np.flatnonzero((totals > 0) & (columns >= 0))
+            entries = np.flatnonzero((totals[:-1, position] > 0) & (columns >= 0))
             indptr = np.searchsorted(pair_session[entries], np.arange(n_sessions + 1))
             documents = sparse.csr_matrix(
-                (totals[entries], columns[entries], indptr), shape=(n_sessions, len(vocabulary))
+                (totals[entries, position], columns[entries], indptr),
+                shape=(n_sessions, len(vocabulary)),
             )
             features = vocabulary.weigh(documents)
             features.data *= block.weight
             raw += features @ self._block_coef[position]
-            effects = np.zeros((len(entries) + 1, len(self._columns)))
-            effects[:-1] = (features.data / documents.data)[:, None] * self._block_weights[
-                position
-            ][columns[entries]]
-            slot = np.full(len(pairs), len(entries))
-            slot[entries] = np.arange(len(entries))
-            shares += _row_shares(counts, slot[pair_of], effects, selected)
-            blocks.append(BlockEffects(pairs[entries], effects))
+            weights = np.take(self._block_weights[position], columns[entries], axis=0)
+            block_effect = np.zeros((len(pairs) + 1, len(self._columns)))
+            block_effect[entries] = (features.data / documents.data)[:, None] * weights
+            block_effects.append(block_effect)
+        effects = np.hstack(block_effects)
+        shares = self._row_shares(incidence, effects, selected)
         slope, offset = model.calibration
         values = np.clip(raw * slope + offset, self._low, self._high)
         parts = self._constant + dense @ self._dense_weights
-        return Prediction(values, shares, parts, blocks, batch.starts)
+        return Prediction(values, shares, parts, pairs, effects, batch.starts)
+
+    def _row_shares(
+        self, incidence: sparse.csr_matrix, effects: np.ndarray, selected: np.ndarray
+    ) -> np.ndarray:
+        """Per row of ``incidence`` (token counts by pair), the sum over its tokens of
+        count times effect, over the blocks that select the row (``selected``: rows x
+        blocks)."""
+        through = incidence @ effects
+        n_dimensions = len(self._columns)
+        shares = np.zeros((incidence.shape[0], n_dimensions))
+        for position in range(selected.shape[1]):
+            span = slice(position * n_dimensions, (position + 1) * n_dimensions)
+            shares += through[:, span] * selected[:, position, None]
+        return shares
 
     def evidence(
         self, batch: TurnMatrix, prediction: Prediction, per_direction: int = 2
@@ -255,10 +259,12 @@ class LitePredictor:
             turns = np.asarray(owners)
             row_of = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
             keys = batch.session_of[turns[row_of]] * len(self.index) + counts.indices
-            shares = np.zeros((counts.shape[0], len(self._columns)))
-            for position, block in enumerate(prediction.blocks):
-                selected = batch.in_block[position][turns]
-                shares += _row_shares(counts, block.codes(keys), block.effects, selected)
+            incidence = sparse.csr_matrix(
+                (counts.data, prediction.codes(keys), counts.indptr),
+                shape=(counts.shape[0], len(prediction.effects)),
+            )
+            selected = np.column_stack([rows[turns] for rows in batch.in_block]).astype(float)
+            shares = self._row_shares(incidence, prediction.effects, selected)
             for row, sentences, first in split:
                 found[row] = (
                     batch.turn(row).text,
@@ -266,17 +272,6 @@ class LitePredictor:
                     shares[first : first + len(sentences)],
                 )
         return found
-
-
-def _row_shares(
-    counts: sparse.csr_matrix, codes: np.ndarray, effects: np.ndarray, selected: np.ndarray
-) -> np.ndarray:
-    """Per row of ``counts``, the sum over its tokens of count times the effect (row of
-    ``effects``, one code per entry of ``counts``); zero for rows not ``selected``."""
-    incidence = sparse.csr_matrix(
-        (counts.data, codes, counts.indptr), shape=(counts.shape[0], len(effects))
-    )
-    return (incidence @ effects) * selected[:, None]
 
 
 def _quote(
