@@ -25,7 +25,9 @@ _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _HAN_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 _WORD_OR_MARK = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]")
 _LATIN_OR_CHAR = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
-_LATIN_START = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+# A unit is Latin (a word or number, not a mark or a Chinese character) when it starts
+# with one of these.
+LATIN_START = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
 def word_ngrams(text: str, max_n: int = 2) -> list[str]:
@@ -73,7 +75,7 @@ def unit_ngrams(
     # English unit, joins with a space, so that an n-gram is never mistaken for a word.
     # (A unit is Latin when it starts with a Latin letter or digit: see :func:`units`.)
     east_asian = language in ("zh", "ja")
-    spaced = [unit[0] in _LATIN_START for unit in found] if east_asian else None
+    spaced = [unit[0] in LATIN_START for unit in found] if east_asian else None
     if max_n >= 2 and len(found) > 1:
         following = found[1:]
         if spaced is None:

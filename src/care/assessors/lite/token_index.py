@@ -21,10 +21,9 @@ from itertools import chain, repeat
 import numpy as np
 from scipy import sparse
 
-from care.assessors.lite.text import END, START, tokenize, units
+from care.assessors.lite.text import END, LATIN_START, START, tokenize, units
 from care.assessors.lite.vectorizer import TfidfVocabulary
 
-_LATIN_UNIT_START = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 UNIT_TABLE_MIN_TEXTS = 2000
 # Joins the texts of a call into one string to split it into units in one pass; a mark
 # (a unit of its own) that text practically never holds (checked: else text by text).
@@ -233,7 +232,7 @@ def _parse_tokens(tokens: list[str], language: str) -> list[tuple[str | None, ..
         elif " " in token:
             first, _, second = token.partition(" ")
             parsed.append((first, second))
-        elif len(token) == 2 and not (set(token) & _LATIN_UNIT_START):
+        elif len(token) == 2 and not (set(token) & LATIN_START):
             parsed.append((token[0], token[1]))  # two characters that join without a space
         else:
             parsed.append((token,))
