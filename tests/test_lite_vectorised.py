@@ -136,3 +136,16 @@ def test_counting_by_units_gives_the_tokenizers_counts_on_shared_turns(language:
     assert_unit_counts_equal_string_counts(
         [turn.text for session in sessions for turn in session.turns], language
     )
+
+
+def test_a_model_file_with_arrays_it_does_not_know_gives_the_same_results(tmp_path) -> None:
+    """Later versions may store more in a model file; prediction reads what it needs."""
+    path = load_shipped_model("en").save(tmp_path / "model.npz")
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {key: data[key] for key in data.files}
+    arrays["a_later_field"] = np.arange(5.0)
+    np.savez(tmp_path / "later.npz", **arrays)
+    sessions = [s for s in load_corpus(EXAMPLES) if s.language == "en"]
+    first = [r.to_record() for r in LiteAssessor(model=path).assess(sessions)]
+    second = [r.to_record() for r in LiteAssessor(model=tmp_path / "later.npz").assess(sessions)]
+    assert first == second and first[0]["evidence"]
