@@ -23,10 +23,22 @@ def run(*args: str) -> tuple[int, str, str]:
 
 
 def test_validate_accepts_the_examples() -> None:
-    code, out, err = run("validate", *map(str, sorted(EXAMPLES.iterdir())))
-    assert code == 0, err
+    for example in sorted(EXAMPLES.iterdir()):
+        code, out, err = run("validate", str(example))
+        assert code == 0, err
+        assert err == ""
+    code, out, err = run("validate", str(EXAMPLES / "sessions.jsonl"))
     assert "examples/sessions.jsonl: 5 sessions" in out.replace("\\", "/")
-    assert err == ""
+
+
+def test_validate_finds_a_session_id_used_in_two_files() -> None:
+    """As `care assess` refuses it: session_en.json is also the first of sessions.jsonl."""
+    code, _, err = run(
+        "validate", str(EXAMPLES / "sessions.jsonl"), str(EXAMPLES / "session_en.json")
+    )
+    assert code == 2
+    assert "duplicate session id 'en-exam-stress'" in err and "sessions.jsonl, line 1" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_show_prints_turn_numbers_and_roles() -> None:

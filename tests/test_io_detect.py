@@ -144,5 +144,5 @@ def test_options_only_reach_the_formats_that_take_them() -> None:
 
 
 def test_language_parameter_fills_only_unstated_languages() -> None:
-    corpus = load_corpus(DATA / "sessions.jsonl", language="xx")
-    assert corpus.languages() == {"en": 1, "xx": 2}
+    corpus = load_corpus(DATA / "sessions.jsonl", language="ja")
+    assert corpus.languages() == {"en": 1, "ja": 2}

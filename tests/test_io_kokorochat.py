@@ -73,8 +73,8 @@ def test_chinese_matches_english(english: Corpus, chinese: Corpus) -> None:
 
 @needs_data
 def test_format_override_and_language_parameter() -> None:
-    corpus = load_corpus(ENGLISH, format="kokorochat", limit=3, language="en-US")
-    assert len(corpus) == 3 and corpus.languages() == {"en-US": 3}
+    corpus = load_corpus(ENGLISH, format="kokorochat", limit=3, language="ja")
+    assert len(corpus) == 3 and corpus.languages() == {"ja": 3}
 
 
 @needs_data

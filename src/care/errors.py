@@ -160,3 +160,21 @@ def os_error(error: OSError, *, field: str | None = None) -> CareError:
         field=field,
         fix=fix,
     )
+
+
+def describe(value: object) -> str:
+    """How a message names a value taken from a user's data without echoing its text.
+
+    Error messages must never carry transcript text (a role column that holds utterances,
+    a speaker's name, a mistyped key), so text is described by its length; numbers,
+    booleans and null are shown as they are, lists and objects by their kind.
+    """
+    if value is None or isinstance(value, bool | int | float):
+        return "null" if value is None else repr(value)
+    if isinstance(value, str):
+        return "an empty text" if not value.strip() else f"a text of {len(value)} characters"
+    if isinstance(value, list | tuple):
+        return f"a list of {len(value)} values"
+    if isinstance(value, dict):
+        return f"an object with {len(value)} keys"
+    return f"a {type(value).__name__}"

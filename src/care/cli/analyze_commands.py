@@ -174,6 +174,7 @@ def analyze(
     speakers: tuple[str, ...],
     language: str | None,
     merge_consecutive: bool,
+    columns: tuple[str, ...],
 ) -> None:
     """Analyze a corpus: score distributions, counselor profiles, client trajectories,
     within-session dynamics, interaction patterns and themes of low alliance."""
@@ -183,7 +184,9 @@ def analyze(
     from care.data import load_corpus
 
     label_keys = _labels(labels)
-    loading = loader_arguments(input_format, encoding, speakers, language, merge_consecutive)
+    loading = loader_arguments(
+        input_format, encoding, speakers, language, merge_consecutive, columns
+    )
     corpus = load_corpus(list(sessions), **loading)
     if results is None:
         from care.assessors.lite import LiteAssessor

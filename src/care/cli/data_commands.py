@@ -23,26 +23,27 @@ def validate(files: tuple[Path, ...], **options: object) -> None:
 
     Exits with 0 when all files are valid, 2 when any problem was found.
     """
-    from care.data.io import read_sessions
+    from care.data.io import read_sessions_located
 
-    arguments = loader_arguments(**options)  # type: ignore[arg-type]
-    total_sessions = 0
-    total_problems = 0
-    for path in files:
-        sessions, problems = read_sessions(path, **arguments)
-        total_sessions += len(sessions)
-        total_problems += len(problems)
+    # All files at once, so that a session id used in two files is found as in `care assess`.
+    found = read_sessions_located(list(files), **loader_arguments(**options))  # type: ignore[arg-type]
+    names = list(dict.fromkeys([*found.files, *(p.file or "" for p in found.problems)]))
+    for name in names:
+        problems = [problem for problem in found.problems if (problem.file or "") == name]
+        sessions = [session for session, file, _ in found.located if file == name]
         for problem in problems:
             click.echo(f"error: {problem}", err=True)
         status = "ok" if not problems else f"{len(problems)} problem(s)"
         turns = sum(len(session.turns) for session in sessions)
         rated = sum(1 for session in sessions if session.ratings)
-        click.echo(f"{path}: {len(sessions)} sessions, {turns} turns, {rated} rated: {status}")
-    if total_problems:
+        shown = name or "(input)"
+        click.echo(f"{shown}: {len(sessions)} sessions, {turns} turns, {rated} rated: {status}")
+    if len(found.problems) > 1:
         click.echo(
-            f"{total_problems} problem(s) in {len(files)} file(s); fix them and run again.",
+            f"{len(found.problems)} problem(s) in {len(names)} file(s); fix them and run again.",
             err=True,
         )
+    if found.problems:
         raise SystemExit(2)
 
 

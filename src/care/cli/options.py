@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
+from care.data.io.registry import FORMAT_NAMES
+from care.data.language import LANGUAGES
 from care.errors import ParameterError
-
-FORMAT_CHOICES = ["native", "kokorochat", "esconv", "annomi", "csv", "tsv", "text"]
 
 
 def input_options(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -19,7 +19,7 @@ def input_options(function: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--format",
             "input_format",
-            type=click.Choice(FORMAT_CHOICES),
+            type=click.Choice(FORMAT_NAMES),
             default=None,
             help="Input format; detected from the content when not given.",
         ),
@@ -36,7 +36,16 @@ def input_options(function: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--language",
             default=None,
-            help="Language of the sessions (en, zh, ja); detected per session when not given.",
+            help=f"Language of the sessions ({', '.join(LANGUAGES)}); detected per session when "
+            "not given.",
+        ),
+        click.option(
+            "--column",
+            "columns",
+            multiple=True,
+            metavar="FIELD=HEADER",
+            help="CSV/TSV: read FIELD (text, role, speaker, session_id, ...) from the column "
+            "named HEADER; repeatable.",
         ),
         click.option(
             "--merge-consecutive",
@@ -76,12 +85,30 @@ def parse_speakers(speakers: tuple[str, ...]) -> dict[str, str]:
     return mapping
 
 
+def parse_columns(columns: tuple[str, ...]) -> dict[str, str]:
+    """Parse repeated ``FIELD=HEADER`` options into the CSV reader's column mapping."""
+    from care.data.io.csv_table import DEFAULT_COLUMNS
+
+    mapping: dict[str, str] = {}
+    for entry in columns:
+        field, sep, header = entry.partition("=")
+        if not sep or field.strip() not in DEFAULT_COLUMNS or not header.strip():
+            raise ParameterError(
+                f"--column expects FIELD=HEADER with FIELD one of {', '.join(DEFAULT_COLUMNS)}",
+                field="--column",
+                fix="write for example --column text=utterance",
+            )
+        mapping[field.strip()] = header.strip()
+    return mapping
+
+
 def loader_arguments(
     input_format: str | None,
     encoding: str | None,
     speakers: tuple[str, ...],
     language: str | None,
     merge_consecutive: bool,
+    columns: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Keyword arguments for :func:`care.data.io.load_corpus` from the input options."""
     arguments: dict[str, Any] = {
@@ -93,4 +120,7 @@ def loader_arguments(
     mapping = parse_speakers(speakers)
     if mapping:
         arguments["speaker_map"] = mapping
+    column_map = parse_columns(columns)
+    if column_map:
+        arguments["columns"] = column_map
     return arguments

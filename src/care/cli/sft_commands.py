@@ -96,6 +96,7 @@ def sft_data(
     speakers: tuple[str, ...],
     language: str | None,
     merge_consecutive: bool,
+    columns: tuple[str, ...],
 ) -> None:
     """Build fine-tuning examples: one per rated (session, item), with the exact prompt
     `care assess --model ...` sends and CARE's answer (option line, then rationale).
@@ -118,7 +119,9 @@ def sft_data(
             field="--tokenizer",
             fix="add --max-prompt-tokens N, or leave out --tokenizer",
         )
-    arguments = loader_arguments(input_format, encoding, speakers, language, merge_consecutive)
+    arguments = loader_arguments(
+        input_format, encoding, speakers, language, merge_consecutive, columns
+    )
     corpus = load_corpus(list(data), **arguments)
     counter = load_tokenizer(tokenizer) if tokenizer else CharEstimate(chars_per_token)
     found = read_rationales(rationales) if rationales is not None else None

@@ -16,7 +16,12 @@ import re
 
 from care.data.session import Session
 
-__all__ = ["detect_language", "session_language"]
+__all__ = ["LANGUAGES", "detect_language", "session_language", "unknown_language"]
+
+LANGUAGES: tuple[str, ...] = ("en", "zh", "ja")
+"""The language codes a session may carry: those care tells apart and ships prompts or
+models for. Any other value is refused when a file is read (it would otherwise choose
+files such as a model by name)."""
 
 # A Han character carries about as much text as a short word; Latin letters come about
 # five to a word. Latin text wins only when it clearly outweighs the CJK text.
@@ -64,3 +69,14 @@ def session_language(session: Session, sample_chars: int = _SAMPLE_CHARS) -> str
         if size >= sample_chars:
             break
     return detect_language("\n".join(parts))
+
+
+def unknown_language(code: object) -> str | None:
+    """None when ``code`` is one of :data:`LANGUAGES`, else what is wrong with it (a
+    message that shows the value only when it is short and plain)."""
+    if isinstance(code, str) and code in LANGUAGES:
+        return None
+    plain = isinstance(code, str) and re.fullmatch(r"[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8})?", code)
+    if not plain:
+        return f"the language is not a language code (care knows {', '.join(LANGUAGES)})"
+    return f"unknown language {code!r} (care knows {', '.join(LANGUAGES)})"

@@ -12,10 +12,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from care.data.language import LANGUAGES, unknown_language
 from care.data.session import RATERS, ROLES, Session
 from care.errors import CareError, Problem
 
-__all__ = ["validate_sessions"]
+__all__ = ["LANGUAGE_FIX", "validate_sessions"]
+
+LANGUAGE_FIX = (
+    f"give one of {', '.join(LANGUAGES)}, or leave the language out to have it detected "
+    "from the text"
+)
 
 _UNKNOWN_INSTRUMENT_FIX = (
     "use a builtin instrument id (`care instruments`) or give a custom instrument file"
@@ -43,7 +49,7 @@ def validate_sessions(
 
     Returns:
         The problems found: duplicate ids, ratings off their instrument's scale or for
-        items it does not have, unknown instruments or raters, turns with an unknown role
+        items it does not have, unknown instruments, raters or languages, turns with an unknown role
         or without text, sessions without turns.
     """
     sessions = list(sessions)
@@ -76,6 +82,10 @@ def validate_sessions(
             first_seen[session.id] = position
         if not session.turns:
             problem("the session has no turns", "turns", "add its turns, or remove the session")
+        if session.language is not None:
+            wrong = unknown_language(session.language)
+            if wrong is not None:
+                problem(wrong, "language", LANGUAGE_FIX)
         for index, turn in enumerate(session.turns):
             if turn.role not in ROLES:
                 problem(

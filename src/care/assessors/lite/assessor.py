@@ -28,7 +28,23 @@ PROXY_NOTE = (
 
 
 def shipped_model_path(language: str, cut: bool = False) -> Path:
-    """Path of the model shipped with care for ``language`` (whole or cut sessions)."""
+    """Path of the model shipped with care for ``language`` (whole or cut sessions).
+
+    Raises:
+        ModelError: care ships no model for ``language``; the path is built only from
+            :data:`SHIPPED_LANGUAGES`, never from a session's own value.
+    """
+    if language not in SHIPPED_LANGUAGES:
+        plain = isinstance(language, str) and language.isalpha() and len(language) <= 8
+        raise ModelError(
+            f"care ships no built-in model for language {language!r}"
+            if plain
+            else "care ships no built-in model for this language value",
+            field="language",
+            fix=f"assess sessions in one of {list(SHIPPED_LANGUAGES)}, or train a model "
+            "with `care train lite` and pass it with --model",
+        )
+    language = SHIPPED_LANGUAGES[SHIPPED_LANGUAGES.index(language)]
     name = f"care-lite-{language}{'-cut' if cut else ''}.npz"
     return Path(str(resources.files("care") / "models" / name))
 

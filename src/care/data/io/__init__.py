@@ -35,46 +35,35 @@ Directories are searched recursively for ``.jsonl``, ``.json``, ``.csv``, ``.tsv
 
 from __future__ import annotations
 
-import csv
 import gzip
 import inspect
-import io
 import json
-import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from care.data.corpus import Corpus
-from care.data.io.annomi import ANNOMI_COLUMNS, parse_annomi, parse_annomi_located
-from care.data.io.csv_table import format_csv, parse_csv, parse_csv_located
-from care.data.io.esconv import parse_esconv, parse_esconv_located
-from care.data.io.kokorochat import parse_kokorochat, parse_kokorochat_located
-from care.data.io.native import (
-    dumps_line,
-    parse_native,
-    parse_native_located,
-    session_to_record,
-)
-from care.data.io.plaintext import (
-    DEFAULT_SPEAKER_ROLES,
-    SESSION_MARKER,
-    SPEAKER_LINE,
-    format_transcript,
-    parse_text,
-    parse_text_located,
-)
+from care.data.io.annomi import parse_annomi
+from care.data.io.csv_table import format_csv, parse_csv
+from care.data.io.detect import detect_format
+from care.data.io.esconv import parse_esconv
+from care.data.io.kokorochat import parse_kokorochat
+from care.data.io.native import dumps_line, parse_native, session_to_record
+from care.data.io.plaintext import format_transcript, parse_text
+from care.data.io.registry import FORMAT_ALIASES, SESSION_FORMATS, plain_reader
 from care.data.io.text_files import read_text
-from care.data.language import session_language
+from care.data.language import unknown_language
 from care.data.session import Session, merge_consecutive_turns
-from care.data.validation import validate_sessions
+from care.data.validation import LANGUAGE_FIX, validate_sessions
 from care.errors import DataError, ParameterError, Problem
 from care.output.atomic import write_bytes_atomic
 
 __all__ = [
     "FORMATS",
     "SUFFIXES",
+    "SessionsRead",
     "detect_format",
     "load_corpus",
     "parse_annomi",
@@ -84,7 +73,9 @@ __all__ = [
     "parse_native",
     "parse_text",
     "read_sessions",
+    "read_sessions_located",
     "save_corpus",
+    "sessions_from_text",
 ]
 
 Reader = Callable[..., tuple[list[Session], list[Problem]]]
@@ -94,60 +85,28 @@ SUFFIXES: tuple[str, ...] = (".jsonl", ".json", ".csv", ".tsv", ".txt")
 """File name endings read from directories (each also with ``.gz``)."""
 
 
-def _parse_native_located(
-    text: str, *, file: str, language: str | None = None
-) -> tuple[list[tuple[Session, str]], list[Problem]]:
-    """Native JSON/JSONL; sessions without a ``language`` get ``language`` or a detected one."""
-    sessions, problems = parse_native_located(text, file=file)
-    for session, _ in sessions:
-        if session.language is None:
-            session.language = language or session_language(session)
-    return sessions, problems
+class _Readers(Mapping[str, Reader]):
+    """Format name → reader, read live from the registry (so a registered plugin shows)."""
+
+    def __getitem__(self, name: str) -> Reader:
+        return plain_reader(SESSION_FORMATS[name].read_located)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(SESSION_FORMATS)
+
+    def __len__(self) -> int:
+        return len(SESSION_FORMATS)
 
 
-def _read_native(
-    text: str, *, file: str, language: str | None = None
-) -> tuple[list[Session], list[Problem]]:
-    """Parse care's native JSON/JSONL (see :mod:`care.data.io.native`); sessions that do not
-    state a language get ``language``, or one detected from their text."""
-    located, problems = _parse_native_located(text, file=file, language=language)
-    return [session for session, _ in located], problems
-
-
-def _read_tsv(text: str, *, file: str, **options: Any) -> tuple[list[Session], list[Problem]]:
-    """A tab-separated table (see :func:`~care.data.io.csv_table.parse_csv`)."""
-    return parse_csv(text, file=file, delimiter="\t", **options)
-
-
-_tsv_located = partial(parse_csv_located, delimiter="\t")
-
-FORMATS: dict[str, Reader] = {
-    "native": _read_native,
-    "kokorochat": parse_kokorochat,
-    "esconv": parse_esconv,
-    "annomi": parse_annomi,
-    "csv": parse_csv,
-    "tsv": _read_tsv,
-    "text": parse_text,
-}
-"""Format name → reader ``(text, *, file, **options) -> (sessions, problems)``."""
-
-_LOCATED: dict[str, LocatedReader] = {
-    "native": _parse_native_located,
-    "kokorochat": parse_kokorochat_located,
-    "esconv": parse_esconv_located,
-    "annomi": parse_annomi_located,
-    "csv": parse_csv_located,
-    "tsv": _tsv_located,
-    "text": parse_text_located,
-}
-_ALIASES = {"jsonl": "native", "json": "native", "txt": "text", "plain": "text"}
+FORMATS: Mapping[str, Reader] = _Readers()
+"""Format name → reader ``(text, *, file, **options) -> (sessions, problems)``; the formats
+are those of :data:`~care.data.io.registry.SESSION_FORMATS`."""
 _NOT_OPTIONS = {"text", "file", "language"}
 
 
 def _options_of(name: str) -> set[str]:
     """The options (keyword arguments besides text, file, language) of a format's reader."""
-    reader = _LOCATED[name]
+    reader = SESSION_FORMATS[name].read_located
     fixed = set(reader.keywords) if isinstance(reader, partial) else set()
     return set(inspect.signature(reader).parameters) - _NOT_OPTIONS - fixed
 
@@ -155,7 +114,7 @@ def _options_of(name: str) -> set[str]:
 def _format_name(format: str | None) -> str | None:
     if format is None:
         return None
-    name = _ALIASES.get(format.strip().lower(), format.strip().lower())
+    name = FORMAT_ALIASES.get(format.strip().lower(), format.strip().lower())
     if name not in FORMATS:
         raise ParameterError(
             f"unknown format {format!r}",
@@ -183,116 +142,6 @@ def _check_options(format: str | None, options: dict[str, Any]) -> None:
                 field=option,
                 fix=f"use one of {every}",
             )
-
-
-# ---------------------------------------------------------------------- detection
-def _ambiguous(path: str, why: str) -> DataError:
-    return DataError(
-        f"cannot tell the format of the file: {why}",
-        file=path,
-        fix=f"pass --format (one of {', '.join(FORMATS)})",
-    )
-
-
-def _first_json_record(text: str) -> Any:
-    """The first record of a JSON or JSON Lines text, or None when none can be parsed."""
-    stripped = text.lstrip("\ufeff \t\r\n")
-    try:
-        value, _ = json.JSONDecoder().raw_decode(stripped)
-    except json.JSONDecodeError:
-        # A truncated or broken first line: try the next few lines of JSON Lines.
-        for line in stripped.split("\n")[1:20]:
-            try:
-                return json.loads(line)
-            except json.JSONDecodeError:
-                continue
-        return None
-    if isinstance(value, dict) and isinstance(value.get("sessions"), list):
-        return {"turns": [], **value}  # the native wrapper
-    if isinstance(value, list):
-        return value[0] if value else None
-    return value
-
-
-_JSON_SIGNATURES = {"kokorochat": "dialogue", "esconv": "dialog", "native": "turns"}
-
-
-def _header_cells(text: str, path: str) -> tuple[list[str], str]:
-    first = next((line for line in text.lstrip("\ufeff").split("\n") if line.strip()), "")
-    delimiter = "\t" if "\t" in first and "," not in first else ","
-    if path.lower().removesuffix(".gz").endswith(".tsv"):
-        delimiter = "\t"
-    try:
-        cells = next(csv.reader(io.StringIO(first), delimiter=delimiter))
-    except (csv.Error, StopIteration):
-        cells = []
-    return [cell.strip().casefold() for cell in cells], delimiter
-
-
-def _has_speaker_lines(text: str) -> bool:
-    roles = {key.casefold() for key in DEFAULT_SPEAKER_ROLES}
-    checked = 0
-    for line in text.split("\n"):
-        if not line.strip():
-            continue
-        if SESSION_MARKER.match(line):
-            return True
-        match = SPEAKER_LINE.match(line)
-        if match and match.group("speaker").strip().casefold() in roles:
-            return True
-        checked += 1
-        if checked >= 200:
-            break
-    return False
-
-
-def detect_format(path: str | Path, text: str) -> str:
-    """The format of a file, told from its content (rules in the module docstring).
-
-    Args:
-        path: The file's path; its name only breaks ties (``.csv``, ``.tsv``, ``.txt``).
-        text: The file's text (at least its beginning).
-
-    Returns:
-        A key of :data:`FORMATS`.
-
-    Raises:
-        DataError: The format cannot be told; the message asks for ``--format``.
-    """
-    name = str(path)
-    suffix = name.lower().removesuffix(".gz")
-    stripped = text.lstrip("\ufeff \t\r\n")
-    if stripped[:1] == "{" or re.match(r"\[\s*[{\]]", stripped):
-        record = _first_json_record(stripped)
-        if not isinstance(record, dict):
-            raise _ambiguous(name, "it looks like JSON, but its first record is not an object")
-        matches = [fmt for fmt, key in _JSON_SIGNATURES.items() if key in record]
-        if len(matches) == 1:
-            return matches[0]
-        if not matches:
-            keys = sorted(record)[:8]
-            raise _ambiguous(
-                name,
-                f"a JSON record with the keys {keys} is none of native ('turns'), "
-                "kokorochat ('dialogue') or esconv ('dialog')",
-            )
-        raise _ambiguous(name, f"its JSON records fit several formats ({', '.join(matches)})")
-    cells, delimiter = _header_cells(stripped, name)
-    if set(ANNOMI_COLUMNS) <= set(cells):
-        return "annomi"
-    table_name = suffix.endswith((".csv", ".tsv", ".tab"))
-    table_header = len(cells) >= 2 and "text" in cells and ("role" in cells or "speaker" in cells)
-    if table_name or table_header:
-        return "tsv" if delimiter == "\t" else "csv"
-    if _has_speaker_lines(stripped) or suffix.endswith(".txt"):
-        return "text"
-    if suffix.endswith((".json", ".jsonl")):
-        raise _ambiguous(name, "the name says JSON, but the text does not start with '{' or '['")
-    raise _ambiguous(
-        name,
-        "it is not JSON, has no CSV header with text and role columns, and no line starts "
-        "with a known speaker such as 'Counselor:'",
-    )
 
 
 # -------------------------------------------------------------------------- reading
@@ -332,13 +181,34 @@ def _expand(paths: list[Path]) -> tuple[list[Path], list[Problem]]:
                     )
                 )
             files.extend(found)
-        elif path.exists():
+        elif path.is_file():
             files.append(path)
+        elif path.exists():
+            problems.append(
+                Problem(
+                    "not a regular file (a device, pipe or socket), which care does not read "
+                    "from",
+                    file=str(path),
+                    fix="save the sessions to a file and give its path",
+                )
+            )
+        elif path.is_symlink():
+            problems.append(
+                Problem(
+                    "a symbolic link that leads nowhere (or to a loop of links)",
+                    file=str(path),
+                    fix="point the link at a session file, or give the file itself",
+                )
+            )
         else:
             problems.append(
                 Problem("no such file or directory", file=str(path), fix="check the path")
             )
-    return files, problems
+    # The same file named twice (or inside a directory also given) is read once.
+    unique: dict[Path, Path] = {}
+    for file in files:
+        unique.setdefault(file.resolve(), file)
+    return list(unique.values()), problems
 
 
 def _read_file(
@@ -363,15 +233,22 @@ def _read_file(
         text, problems = read_text(path, encoding=encoding)
     if text is None:
         return [], problems
+    located, found = _parse_text(text, name, format, language, options)
+    return located, [*problems, *found]
+
+
+def _parse_text(
+    text: str, name: str, format: str | None, language: str | None, options: dict[str, Any]
+) -> tuple[list[tuple[Session, str]], list[Problem]]:
+    """The located sessions of one text and the problems inside it (not yet validated)."""
     if format is None:
         try:
-            format = detect_format(path, text)
+            format = detect_format(name, text)
         except DataError as error:
-            return [], [*problems, *error.problems]
+            return [], list(error.problems)
     accepted = _options_of(format)
     chosen = {key: value for key, value in options.items() if key in accepted}
-    located, found = _LOCATED[format](text, file=name, language=language, **chosen)
-    return located, [*problems, *found]
+    return SESSION_FORMATS[format].read_located(text, file=name, language=language, **chosen)
 
 
 def _try_detect(path: Path, text: str) -> str | None:
@@ -379,6 +256,65 @@ def _try_detect(path: Path, text: str) -> str | None:
         return detect_format(path, text)
     except DataError:
         return None
+
+
+def _check_arguments(format: str | None, language: str | None, options: dict[str, Any]) -> None:
+    _check_options(format, options)
+    wrong = unknown_language(language) if language is not None else None
+    if wrong is not None:
+        raise ParameterError(wrong, field="language", fix=LANGUAGE_FIX)
+
+
+@dataclass
+class SessionsRead:
+    """What :func:`read_sessions_located` found.
+
+    Attributes:
+        located: ``(session, file, where)`` for every session read, in file order.
+        problems: Every problem: per file in file order, then those of
+            :func:`~care.data.validation.validate_sessions` over all sessions.
+        files: The files read, in order (directories expanded).
+    """
+
+    located: list[tuple[Session, str, str]]
+    problems: list[Problem]
+    files: list[str]
+
+    @property
+    def sessions(self) -> list[Session]:
+        """The sessions, in file order."""
+        return [session for session, _, _ in self.located]
+
+
+def read_sessions_located(
+    paths: str | Path | Sequence[str | Path],
+    *,
+    format: str | None = None,
+    merge_consecutive: bool = False,
+    language: str | None = None,
+    encoding: str | None = None,
+    **format_options: Any,
+) -> SessionsRead:
+    """:func:`read_sessions`, keeping the file and place of every session (for reports per
+    file, such as ``care validate``'s)."""
+    name = _format_name(format)
+    _check_arguments(name, language, format_options)
+    files, problems = _expand(_as_paths(paths))
+    located: list[tuple[Session, str, str]] = []
+    for path in files:
+        found, file_problems = _read_file(path, name, language, encoding, format_options)
+        problems.extend(file_problems)
+        located.extend((session, str(path), where) for session, where in found)
+    if merge_consecutive:
+        located = [(merge_consecutive_turns(s), file, where) for s, file, where in located]
+    problems.extend(
+        validate_sessions(
+            [session for session, _, _ in located],
+            file=[file for _, file, _ in located],
+            records=[where for _, _, where in located],
+        )
+    )
+    return SessionsRead(located, problems, [str(path) for path in files])
 
 
 def read_sessions(
@@ -404,24 +340,46 @@ def read_sessions(
     Raises:
         ParameterError: An argument is invalid (an unknown format or option, ...).
     """
-    name = _format_name(format)
-    _check_options(name, format_options)
-    files, problems = _expand(_as_paths(paths))
-    located: list[tuple[Session, str, str]] = []
-    for path in files:
-        found, file_problems = _read_file(path, name, language, encoding, format_options)
-        problems.extend(file_problems)
-        located.extend((session, str(path), where) for session, where in found)
-    sessions = [session for session, _, _ in located]
-    if merge_consecutive:
-        sessions = [merge_consecutive_turns(session) for session in sessions]
-    problems.extend(
-        validate_sessions(
-            sessions,
-            file=[file for _, file, _ in located],
-            records=[where for _, _, where in located],
-        )
+    found = read_sessions_located(
+        paths,
+        format=format,
+        merge_consecutive=merge_consecutive,
+        language=language,
+        encoding=encoding,
+        **format_options,
     )
+    return found.sessions, found.problems
+
+
+def sessions_from_text(
+    text: str,
+    *,
+    name: str = "upload",
+    format: str | None = None,
+    language: str | None = None,
+    **format_options: Any,
+) -> tuple[list[Session], list[Problem]]:
+    """Read the sessions of a text that is not a file (a pasted or uploaded transcript),
+    with the same detection, readers and checks as :func:`read_sessions`.
+
+    Args:
+        text: The text.
+        name: How problems name the text (also the session id of a one-session text).
+        format: A key of :data:`FORMATS` (or an alias); told from the content when None.
+        language: The language of sessions that do not state one; detected when None.
+        **format_options: Options of the readers, as for :func:`load_corpus`.
+
+    Returns:
+        The sessions and every problem found (an empty list when they are fine).
+
+    Raises:
+        ParameterError: An argument is invalid.
+    """
+    chosen = _format_name(format)
+    _check_arguments(chosen, language, format_options)
+    located, problems = _parse_text(text, name, chosen, language, format_options)
+    sessions = [session for session, _ in located]
+    problems.extend(validate_sessions(sessions, file=name, records=[where for _, where in located]))
     return sessions, problems
 
 

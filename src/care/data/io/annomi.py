@@ -20,7 +20,7 @@ from typing import Any
 from care.data.io.csv_table import read_table
 from care.data.language import session_language
 from care.data.session import Role, Session, Turn
-from care.errors import Problem
+from care.errors import Problem, describe
 
 __all__ = ["ANNOMI_COLUMNS", "parse_annomi"]
 
@@ -105,7 +105,7 @@ def parse_annomi_located(
             ok = False
             problems.append(
                 Problem(
-                    f"unknown interlocutor {interlocutor!r}",
+                    f"unknown interlocutor ({describe(interlocutor)})",
                     file=file,
                     record=f"row {number}",
                     field="interlocutor",
@@ -141,7 +141,7 @@ def parse_annomi_located(
                 ok = False
                 problems.append(
                     Problem(
-                        f"utterance id {raw_position!r} is not a number",
+                        f"the utterance id is not a number ({describe(raw_position)})",
                         file=file,
                         record=f"row {number}",
                         field="utterance_id",

@@ -32,10 +32,11 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from care.data.io.json_text import JSONInputError, loads
 from care.data.io.plaintext import resolve_speaker_map, session_id_from_file
 from care.data.language import session_language
 from care.data.session import RATERS, ROLES, RatingSet, Session, Turn
-from care.errors import ParameterError, Problem
+from care.errors import ParameterError, Problem, describe
 
 __all__ = ["DEFAULT_COLUMNS", "TableRows", "format_csv", "parse_csv", "read_table"]
 
@@ -251,21 +252,24 @@ def parse_csv_located(
                 f"there is no column {mapping[key]!r} (mapped to {key})",
                 1,
                 mapping[key],
-                f"check the column mapping; the header has {table.header}",
+                f"check the column mapping against the file's first line (its header, "
+                f"{_cells(table.header)})",
             )
+    missing = []
     if found["text"] is None and "text" not in (columns or {}):
-        problem(
-            "there is no 'text' column",
-            1,
-            "text",
-            f"name the text column with --column text=HEADER; the header has {table.header}",
-        )
+        missing.append(("text", "a 'text' column"))
     if found["role"] is None and found["speaker"] is None and "role" not in (columns or {}):
+        missing.append(("role", "a 'role' or 'speaker' column"))
+    if missing:
+        fields = [field for field, _ in missing]
         problem(
-            "there is neither a 'role' nor a 'speaker' column",
+            f"the header (the first line, {_cells(table.header)}) has no "
+            + " and no ".join(what for _, what in missing),
             1,
-            "role",
-            f"name the role column with --column role=HEADER; the header has {table.header}",
+            fields[0],
+            f"name the columns {' and '.join(repr(f) for f in fields)} in the header, or map "
+            f"them with {' '.join(f'--column {f}=HEADER' for f in fields)} (in Python: "
+            "columns={...}); a file without a header needs one",
         )
     rating_headers: dict[str, str] = {}
     for item_id, header in (rating_columns or {}).items():
@@ -275,7 +279,8 @@ def parse_csv_located(
                 f"there is no rating column {header!r} (for item {item_id})",
                 1,
                 header,
-                f"check the rating column mapping; the header has {table.header}",
+                f"check the rating column mapping against the file's first line (its header, "
+                f"{_cells(table.header)})",
             )
         else:
             rating_headers[item_id] = column
@@ -322,11 +327,11 @@ def parse_csv_located(
         if role is None:
             ok = False
             problem(
-                f"unknown role {raw_role!r}" if raw_role else "the row has no role",
+                f"unknown role ({describe(raw_role)})" if raw_role else "the row has no role",
                 number,
                 role_column,
-                f"map it with --speaker '{raw_role or 'NAME'}=ROLE' "
-                f"(ROLE is one of counselor, client, other)",
+                "map the label to a role with --speaker 'LABEL=ROLE' "
+                "(ROLE is one of counselor, client, other)",
             )
         text_value = row[found["text"]] if found["text"] else ""
         if not text_value.strip():
@@ -341,10 +346,10 @@ def parse_csv_located(
         if found["turn_index"] and row[found["turn_index"]].strip():
             try:
                 turn_index = int(float(row[found["turn_index"]]))
-            except ValueError:
+            except (ValueError, OverflowError):
                 ok = False
                 problem(
-                    f"turn index {row[found['turn_index']]!r} is not a number",
+                    f"the turn index is not a number ({describe(row[found['turn_index']])})",
                     number,
                     found["turn_index"],
                     "write turn indices as whole numbers, or leave them empty",
@@ -352,8 +357,8 @@ def parse_csv_located(
         meta: dict[str, Any] = {}
         if found["meta"] and row[found["meta"]].strip():
             try:
-                meta = json.loads(row[found["meta"]])
-            except json.JSONDecodeError:
+                meta = loads(row[found["meta"]])
+            except JSONInputError:
                 meta = None  # type: ignore[assignment]
             if not isinstance(meta, dict):
                 ok = False
@@ -378,8 +383,7 @@ def parse_csv_located(
             elif previous[0] != value:
                 ok = False
                 problem(
-                    f"session '{sid}' has {key} {previous[0]!r} in row {previous[1]} "
-                    f"but {value!r} here",
+                    f"session '{sid}' has another {key} here than in row {previous[1]}",
                     number,
                     column,
                     f"give every row of a session the same {key}",
@@ -395,7 +399,7 @@ def parse_csv_located(
             except ValueError:
                 ok = False
                 problem(
-                    f"rating {cell!r} is not a number",
+                    f"a rating is not a number ({describe(cell)})",
                     number,
                     column,
                     "write ratings as numbers; leave a skipped item empty",
@@ -494,3 +498,9 @@ def format_csv(sessions: Any, delimiter: str = ",") -> str:
                 ]
             )
     return buffer.getvalue()
+
+
+def _cells(header: list[str]) -> str:
+    """The header described without its text (a file without a header has transcript
+    text in its first line)."""
+    return "1 cell" if len(header) == 1 else f"{len(header)} cells"

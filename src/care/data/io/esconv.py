@@ -21,12 +21,12 @@ JSON Lines with one such object a line (as in some redistributions) are read too
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from care.data.io.json_text import JSONInputError, json_problem, loads
 from care.data.language import session_language
 from care.data.session import RatingSet, Role, Session, Turn
-from care.errors import Problem
+from care.errors import Problem, describe
 
 __all__ = ["SEEKER_INSTRUMENT", "SUPPORTER_INSTRUMENT", "parse_esconv"]
 
@@ -61,16 +61,9 @@ def _records(text: str, file: str) -> tuple[list[tuple[str, Any]], list[Problem]
     stripped = text.lstrip("\ufeff \t\r\n")
     if stripped.startswith("["):
         try:
-            data = json.loads(stripped)
-        except json.JSONDecodeError as error:
-            return [], [
-                Problem(
-                    f"invalid JSON ({error.msg} at column {error.colno})",
-                    file=file,
-                    record=f"line {error.lineno}",
-                    fix="repair the JSON (is the file truncated?)",
-                )
-            ]
+            data = loads(stripped)
+        except JSONInputError as error:
+            return [], [json_problem(error, file=file, record=f"line {error.line}")]
         return [(f"record {n + 1}", item) for n, item in enumerate(data)], []
     records: list[tuple[str, Any]] = []
     problems: list[Problem] = []
@@ -78,21 +71,14 @@ def _records(text: str, file: str) -> tuple[list[tuple[str, Any]], list[Problem]
         if not line.strip():
             continue
         try:
-            records.append((f"line {number}", json.loads(line)))
-        except json.JSONDecodeError as error:
-            problems.append(
-                Problem(
-                    f"invalid JSON ({error.msg} at column {error.colno})",
-                    file=file,
-                    record=f"line {number}",
-                    fix="repair or remove the line (was the file truncated?)",
-                )
-            )
+            records.append((f"line {number}", loads(line)))
+        except JSONInputError as error:
+            problems.append(json_problem(error, file=file, record=f"line {number}"))
     # A single pretty-printed object spans several lines: read it whole instead.
     if problems and stripped.startswith("{"):
         try:
-            return [("record 1", json.loads(stripped))], []
-        except json.JSONDecodeError:
+            return [("record 1", loads(stripped))], []
+        except JSONInputError:
             pass
     return records, problems
 
@@ -146,7 +132,7 @@ def _session(
         role = _ROLES.get(str(speaker).strip().lower()) if speaker is not None else None
         if role is None:
             problem(
-                f"unknown speaker {speaker!r}",
+                f"unknown speaker ({describe(speaker)})",
                 f"{field}.speaker",
                 "ESConv speakers are 'usr' (the help-seeker) and 'sys' (the supporter)",
             )
@@ -193,7 +179,7 @@ def _session(
                     values[str(item)] = float(raw_value)
                 except (TypeError, ValueError):
                     problem(
-                        f"rating {raw_value!r} is not a number",
+                        f"a rating is not a number ({describe(raw_value)})",
                         f"survey_score.{part}.{item}",
                         "write ratings as numbers (1-5); leave a skipped item empty",
                     )

@@ -23,13 +23,13 @@ Each line is ``{"session_id", "dialogue": [{"role", "time", "origin", "content"}
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
+from care.data.io.json_text import JSONInputError, json_problem, loads
 from care.data.language import session_language
 from care.data.session import RatingSet, Session, Turn
-from care.errors import ParameterError, Problem
+from care.errors import ParameterError, Problem, describe
 
 __all__ = ["FEEDBACK_FLAGS", "FEEDBACK_ITEMS", "INSTRUMENT_ID", "parse_kokorochat"]
 
@@ -139,16 +139,9 @@ def parse_kokorochat_located(
         records += 1
         where = f"line {number}"
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            problems.append(
-                Problem(
-                    f"invalid JSON ({error.msg} at column {error.colno})",
-                    file=file,
-                    record=where,
-                    fix="repair or remove the line (was the file truncated?)",
-                )
-            )
+            record = loads(line)
+        except JSONInputError as error:
+            problems.append(json_problem(error, file=file, record=where))
             continue
         session, found = _session(record, file=file, where=where, empty_turns=empty_turns)
         problems.extend(found)
@@ -197,7 +190,7 @@ def _session(
         if role not in _ROLES:
             ok = False
             problem(
-                f"unknown role {role!r}",
+                f"unknown role ({describe(role)})",
                 f"{field}.role",
                 "KokoroChat roles are 'counselor' and 'client'; correct the turn",
             )
@@ -266,7 +259,7 @@ def _session(
             if isinstance(value, bool) or not isinstance(value, int | float):
                 ok = False
                 problem(
-                    f"rating {value!r} is not a number",
+                    f"a rating is not a number ({describe(value)})",
                     f"review_by_client.{item}",
                     "write ratings as numbers, or null for a skipped item",
                 )

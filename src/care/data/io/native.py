@@ -22,8 +22,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from care.data.io.json_text import JSONInputError, json_problem, loads
 from care.data.session import RATERS, ROLES, RatingSet, Session, Turn
-from care.errors import Problem
+from care.errors import Problem, describe
 from care.output.atomic import atomic_write
 
 SCHEMA_VERSION = 1
@@ -94,15 +95,15 @@ def session_from_record(
     version = record.get("schema_version", SCHEMA_VERSION)
     if version != SCHEMA_VERSION:
         problem(
-            f"unsupported schema_version {version!r}",
+            f"unsupported schema_version ({describe(version)})",
             "schema_version",
             f"use schema_version {SCHEMA_VERSION} (or upgrade care)",
         )
     unknown = sorted(set(record) - _SESSION_KEYS)
     if unknown:
         problem(
-            f"unknown keys {unknown}",
-            unknown[0],
+            f"{_keys(unknown)} care does not know",
+            None,
             f"allowed keys are {sorted(_SESSION_KEYS)}; put anything else in 'meta'",
         )
     session_id = record.get("id")
@@ -166,14 +167,14 @@ def _turn_from_record(raw: Any, position: int, problem: Any) -> Turn | None:
     unknown = sorted(set(raw) - _TURN_KEYS)
     if unknown:
         problem(
-            f"unknown keys {unknown}",
-            f"{field}.{unknown[0]}",
+            f"{_keys(unknown)} care does not know",
+            field,
             f"allowed keys are {sorted(_TURN_KEYS)}; put anything else in 'meta'",
         )
     role = raw.get("role")
     if role not in ROLES:
         problem(
-            f"unknown role {role!r}",
+            f"unknown role ({describe(role)})",
             f"{field}.role",
             f"use one of {list(ROLES)} (map speaker names to roles when importing)",
         )
@@ -219,7 +220,9 @@ def _rating_from_record(raw: Any, position: int, problem: Any) -> RatingSet | No
         )
         ok = False
     if rater not in RATERS:
-        problem(f"unknown rater {rater!r}", f"{field}.rater", f"use one of {list(RATERS)}")
+        problem(
+            f"unknown rater ({describe(rater)})", f"{field}.rater", f"use one of {list(RATERS)}"
+        )
         ok = False
     if not isinstance(values, dict):
         problem(
@@ -232,7 +235,7 @@ def _rating_from_record(raw: Any, position: int, problem: Any) -> RatingSet | No
             continue
         if isinstance(value, bool) or not isinstance(value, int | float):
             problem(
-                f"rating {value!r} is not a number",
+                f"a rating is not a number ({describe(value)})",
                 f"{field}.values.{item_id}",
                 "write ratings as numbers; leave a skipped item out or null",
             )
@@ -245,6 +248,11 @@ def _rating_from_record(raw: Any, position: int, problem: Any) -> RatingSet | No
     return RatingSet(instrument=instrument, rater=rater, values=clean, meta=dict(meta or {}))
 
 
+def _keys(unknown: list[str]) -> str:
+    """How many unknown keys there are (their names are not shown: they may be free text)."""
+    return "a key" if len(unknown) == 1 else f"{len(unknown)} keys"
+
+
 def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
@@ -255,12 +263,18 @@ def iter_records(
     """Yield ``(where, record, problem)`` for each record of a native JSON or JSONL text.
 
     ``where`` is ``"line N"`` for JSON Lines and ``"record N"`` for a JSON array. A line
-    that is not valid JSON (for example a truncated last line) yields a problem and no
-    record. ``lines`` forces JSON Lines (True) or one JSON document (False); by default
-    a ``.jsonl`` file name means JSON Lines and otherwise the content decides.
+    that is not valid JSON (for example a truncated last line), or that is beyond what
+    care reads (see :mod:`care.data.io.json_text`), yields a problem and no record.
+    ``lines`` forces JSON Lines (True) or one JSON document (False); by default a
+    ``.jsonl`` file name means JSON Lines and otherwise the content decides. A ``.jsonl``
+    file that is one pretty-printed document yields a single problem that says so.
     """
     stripped = text.lstrip()
     if lines is None and file.endswith((".jsonl", ".jsonl.gz")):
+        pretty = _pretty_printed(stripped)
+        if pretty is not None:
+            yield "line 1", None, Problem(pretty, file=file, record="line 1", fix=_PRETTY_FIX)
+            return
         lines = True
     if lines is None:
         lines = not (
@@ -268,17 +282,12 @@ def iter_records(
         )
     if not lines:
         try:
-            data = json.loads(stripped)
-        except json.JSONDecodeError as error:
+            data = loads(stripped)
+        except JSONInputError as error:
             yield (
-                f"line {error.lineno}",
+                f"line {error.line}",
                 None,
-                Problem(
-                    f"invalid JSON ({error.msg})",
-                    file=file,
-                    record=f"line {error.lineno}",
-                    fix="repair the JSON (is the file truncated?)",
-                ),
+                json_problem(error, file=file, record=f"line {error.line}"),
             )
             return
         if isinstance(data, dict) and isinstance(data.get("sessions"), list):
@@ -293,18 +302,35 @@ def iter_records(
         if not line.strip():
             continue
         try:
-            yield f"line {number}", json.loads(line), None
-        except json.JSONDecodeError as error:
-            yield (
-                f"line {number}",
-                None,
-                Problem(
-                    f"invalid JSON ({error.msg} at column {error.colno})",
-                    file=file,
-                    record=f"line {number}",
-                    fix="repair or remove the line (was the file truncated?)",
-                ),
-            )
+            yield f"line {number}", loads(line), None
+        except JSONInputError as error:
+            yield f"line {number}", None, json_problem(error, file=file, record=f"line {number}")
+
+
+_PRETTY_FIX = (
+    "rename the file to .json (care reads one JSON document or array there), "
+    "or write each session on one line"
+)
+
+
+def _pretty_printed(text: str) -> str | None:
+    """What a text named ``.jsonl`` is when it is one JSON document spread over several
+    lines rather than JSON Lines; None when its first line is a record of its own."""
+    first, _, rest = text.partition("\n")
+    if first.strip() not in ("{", "[", "[{") or not rest.strip():
+        return None
+    try:
+        loads(text)
+    except JSONInputError as error:
+        return (
+            f"the file is pretty-printed JSON spread over {text.count(chr(10)) + 1} lines, "
+            f"not JSON Lines (one session per line), and it is not valid JSON either "
+            f"(line {error.line}: {error.message})"
+        )
+    return (
+        f"the file is one JSON document spread over {text.count(chr(10)) + 1} lines "
+        "(pretty-printed), not JSON Lines (one session per line)"
+    )
 
 
 def _is_single_json(text: str) -> bool:
@@ -313,8 +339,8 @@ def _is_single_json(text: str) -> bool:
     if first_line_end == -1:
         return True
     try:
-        json.loads(text[:first_line_end])
-    except json.JSONDecodeError:
+        loads(text[:first_line_end])
+    except JSONInputError:
         return True  # the first line alone is not a document: a pretty-printed object
     rest = text[first_line_end:].strip()
     return not rest

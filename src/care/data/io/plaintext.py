@@ -47,7 +47,7 @@ from typing import Any
 
 from care.data.language import session_language
 from care.data.session import ROLES, Role, Session, Turn
-from care.errors import ParameterError, Problem
+from care.errors import ParameterError, Problem, describe
 
 __all__ = [
     "DEFAULT_SPEAKER_ROLES",
@@ -258,11 +258,11 @@ def _parse_turns(
             if is_label and _looks_like_label(speaker):
                 problems.append(
                     Problem(
-                        f"unknown speaker {speaker!r}",
+                        f"unknown speaker ({describe(speaker)})",
                         file=file,
                         record=f"line {number}",
                         field="speaker",
-                        fix=f"map it with --speaker '{speaker}=ROLE' "
+                        fix="map the label to a role with --speaker 'LABEL=ROLE' "
                         f"(ROLE is one of {', '.join(ROLES)})",
                     )
                 )

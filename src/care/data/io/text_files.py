@@ -32,6 +32,7 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _GUESS_BYTES = 64 * 1024
+_UTF16_SAMPLE = 4096
 
 
 def read_bytes(path: str | Path, *, max_lines: int | None = None) -> bytes:
@@ -105,6 +106,16 @@ def decode_bytes(
                 return _check_empty(data.decode(name), file)
             except UnicodeDecodeError:
                 break  # a BOM followed by other bytes: treat as an unknown encoding
+    wide = _utf16_without_bom(data)
+    if wide is not None:
+        return None, [
+            Problem(
+                f"the file looks like {wide.upper()} text without a byte-order mark (every "
+                "other byte is zero)",
+                file=file,
+                fix=f"pass --encoding {wide}, or save the file as UTF-8",
+            )
+        ]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -136,7 +147,35 @@ def guess_encoding(data: bytes) -> str | None:
     return None if best is None else best.encoding
 
 
+def _utf16_without_bom(data: bytes) -> str | None:
+    """``"utf-16-le"`` or ``"utf-16-be"`` when ``data`` looks like UTF-16 text without a
+    byte-order mark (mostly ASCII, so every other byte is zero), else None."""
+    sample = data[:_UTF16_SAMPLE]
+    half = len(sample) // 2
+    if half < 2 or b"\x00" not in sample:
+        return None
+    zeros_even, zeros_odd = sample[0::2].count(0), sample[1::2].count(0)
+    if zeros_odd >= 0.3 * half and zeros_even <= 0.05 * half:
+        return "utf-16-le"
+    if zeros_even >= 0.3 * half and zeros_odd <= 0.05 * half:
+        return "utf-16-be"
+    return None
+
+
 def _check_empty(text: str, file: str) -> tuple[str | None, list[Problem]]:
+    """Refuse text that is empty or holds NUL characters (binary data, or the wrong
+    encoding), which no session format has."""
+    nul = text.find("\x00")
+    if nul != -1:
+        return None, [
+            Problem(
+                "the file holds NUL characters, so it is binary data or in another encoding",
+                file=file,
+                record=f"line {text.count(chr(10), 0, nul) + 1}",
+                fix="check that this is a session file; pass --encoding if it is text in an "
+                "encoding other than UTF-8",
+            )
+        ]
     if not text.strip():
         return None, [
             Problem(
