@@ -206,6 +206,8 @@ def assess(
                 on_progress=lambda done: progress.update(task, completed=done.seen),
             )
             for assessment in results:
+                for warning in assessment.meta.get("warnings", []):
+                    error_console.print(f"warning: {escape(warning)}", soft_wrap=True)
                 failed.extend(
                     (assessment.session_id, rating.item_id, rating.error or "no value")
                     for rating in assessment.failures()

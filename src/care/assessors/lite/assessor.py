@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from care.assessors.base import Assessor
+from care.assessors.degenerate import consistent_evidence, session_warnings
 from care.assessors.lite.model import LiteConfig, LiteModel
 from care.assessors.lite.predictor import LitePredictor
 from care.data.corpus import Corpus
@@ -170,6 +171,8 @@ class LiteAssessor(Assessor):
         try:
             return self.predictor(language)
         except ModelError as error:
+            if self.model is not None:
+                raise  # a model file of the user's: its own error says what is wrong
             raise ModelError(
                 f"session '{session.id}' is in '{language}': {error.problem.message}",
                 file=error.problem.file,
@@ -262,11 +265,16 @@ class LiteAssessor(Assessor):
                 meta=self._meta(model),
             )
             scores = assessment.dimension_scores(instrument)
-            for dimension, pieces in session_evidence.items():
+            warnings = session_warnings(session)
+            if warnings:
+                assessment.meta["warnings"] = warnings
+            scale = instrument.scale
+            for dimension, found in session_evidence.items():
                 # an instrument without dimensions has its total as the one "dimension"
                 score = (
                     scores[dimension] if dimension in scores else assessment.total_score(instrument)
                 )
+                pieces = consistent_evidence(score, scale.min, scale.max, found)
                 assessment.evidence[dimension] = pieces
                 assessment.rationales[dimension] = rationale(
                     dimension, score, instrument, pieces, session
@@ -292,6 +300,10 @@ def rationale(
     """A short explanation of one dimension's score built from its evidence."""
     scale = instrument.scale
     text = f"{dimension.capitalize()} {score:.2f} on {scale.min}-{scale.max}."
+    if score <= scale.min:
+        text += " The lowest score the scale allows."
+    elif score >= scale.max:
+        text += " The highest score the scale allows."
     raising = [piece for piece in evidence if (piece.contribution or 0) > 0]
     lowering = [piece for piece in evidence if (piece.contribution or 0) < 0]
     for label, pieces in (("Raised most by", raising), ("Lowered most by", lowering)):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -175,13 +176,22 @@ class LiteModel:
                 file=str(source),
                 fix="give the path of a model written by `care train lite`",
             )
+        if source.stat().st_size == 0:
+            raise ModelError(
+                "the model file is empty",
+                file=str(source),
+                fix="give the path of a model written by `care train lite` (was it copied "
+                "completely?)",
+            )
         try:
             with np.load(source, allow_pickle=False) as data:
                 arrays = {key: data[key] for key in data.files}
             header = json.loads(arrays["header"].tobytes().decode("utf-8"))
-        except (OSError, ValueError, KeyError) as error:
+            if not isinstance(header, dict):
+                raise ValueError("the header is not an object")
+        except (OSError, ValueError, KeyError, EOFError, AttributeError, zipfile.BadZipFile):
             raise ModelError(
-                f"not a care-lite model file ({error})",
+                "not a care-lite model file (it is not an archive of the arrays care writes)",
                 file=str(source),
                 fix="give the path of a model written by `care train lite`",
             ) from None
@@ -193,6 +203,20 @@ class LiteModel:
                 file=str(source),
                 fix="retrain the model with this version of care (`care train lite`)",
             )
+        try:
+            return cls._from_arrays(header, arrays, source)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+            raise ModelError(
+                "the model file is incomplete or damaged (an array or header field is missing "
+                "or has the wrong shape)",
+                file=str(source),
+                fix="write the model again with `care train lite`",
+            ) from None
+
+    @classmethod
+    def _from_arrays(
+        cls, header: dict[str, Any], arrays: dict[str, Any], source: Path
+    ) -> LiteModel:
         config = LiteConfig.from_dict(header["config"])
         if config.tokenizer not in TOKENIZERS:
             raise ModelError(
