@@ -7,6 +7,7 @@ it, so that the command line can print it without a traceback and exit with code
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -178,3 +179,13 @@ def describe(value: object) -> str:
     if isinstance(value, dict):
         return f"an object with {len(value)} keys"
     return f"a {type(value).__name__}"
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]{0,39}")
+
+
+def key_name(key: object) -> str:
+    """A key from a user's data as a message may show it: itself when it is a plain
+    identifier (``lang``, ``item_1``), else ``<key>``, so that a field name never carries
+    free text (a transcript line pasted as a key)."""
+    return key if isinstance(key, str) and _PLAIN_KEY.fullmatch(key) else "<key>"

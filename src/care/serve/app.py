@@ -5,7 +5,6 @@ Build it with :func:`create_app`; ``care serve`` runs it with uvicorn.
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import threading
@@ -15,19 +14,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from care.errors import CareError, DataError, ParameterError
+from care.serve.errors import install_error_handlers
 from care.serve.jobs import JobRunner, ServeDB, new_id
 from care.serve.schemas import (
     AssessmentOut,
     AssessmentSummary,
     AssessRequest,
     ErrorOut,
+    FormatOut,
     HistoryOut,
     InstrumentOut,
     ItemOut,
@@ -40,6 +40,7 @@ from care.serve.schemas import (
 from care.serve.security import (
     DEFAULT_MAX_BODY_BYTES,
     BodyLimitMiddleware,
+    HostHeaderMiddleware,
     SecurityHeadersMiddleware,
     token_matches,
 )
@@ -53,6 +54,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "Not found"},
     413: {"model": ErrorOut, "description": "Request body too large"},
     422: {"model": ErrorOut, "description": "Invalid input: the field that is wrong and why"},
+    503: {"model": ErrorOut, "description": "The server's run store cannot be used"},
 }
 
 
@@ -94,8 +96,11 @@ class Service:
     # -- input ------------------------------------------------------------------------------
 
     def parse(self, given: NativeSession | TranscriptText, where: str) -> list[Any]:
-        """Sessions from one request entry; :class:`DataError` names the field."""
-        from care.data.io import FORMATS, detect_format
+        """Sessions from one request entry, read and checked as ``care validate`` does
+        (ratings against their instrument, known languages, ...); :class:`DataError`
+        names the field."""
+        from care.data.io import detect_format, sessions_from_text
+        from care.data.io.registry import FORMAT_NAMES
 
         if isinstance(given, NativeSession):
             text, fmt, language, name = json.dumps(given.model_dump()), "native", None, "session"
@@ -108,23 +113,16 @@ class Service:
                     raise DataError(
                         error.problem.message,
                         field=f"{where}.format",
-                        fix="give format (one of native, kokorochat, esconv, annomi, csv, tsv, "
-                        "text), or paste a transcript with 'Counselor:' and 'Client:' lines",
+                        fix=f"give format (one of {', '.join(FORMAT_NAMES)}), or paste a "
+                        "transcript with 'Counselor:' and 'Client:' lines",
                     ) from None
-        reader = FORMATS[fmt]
-        options: dict[str, Any] = {"file": name}
-        if language is not None and "language" in inspect.signature(reader).parameters:
-            options["language"] = language
-        sessions, problems = reader(text, **options)
+        sessions, problems = sessions_from_text(text, name=name, format=fmt, language=language)
         if problems:
             raise DataError.from_problems(
                 [_at(problem, where) for problem in problems[:50]]
             ) from None
         if not sessions:
             raise DataError("no session found in the input", field=where)
-        if language is not None:
-            for session in sessions:
-                session.language = session.language or language
         return sessions
 
     # -- assessing --------------------------------------------------------------------------
@@ -298,12 +296,6 @@ def _finite_json(value: Any) -> Any:
     return value
 
 
-def _error(status: int, message: str, problems: list[dict[str, Any]] | None = None, **kw):
-    return JSONResponse(
-        status_code=status, content={"error": message, "problems": problems or []}, **kw
-    )
-
-
 def create_app(
     store_path: str | Path = "care-serve.sqlite",
     model: str | None = None,
@@ -359,36 +351,7 @@ def create_app(
         if not token_matches(request.headers.get("authorization"), token):
             raise StarletteHTTPException(401, "missing or wrong API token")
 
-    @app.exception_handler(CareError)
-    async def care_error(request: Request, error: CareError) -> JSONResponse:
-        problems = getattr(error, "problems", [error.problem])
-        return _error(
-            422,
-            str(error.problem.message),
-            [{"field": p.field, "message": p.message, "fix": p.fix} for p in problems[:50]],
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
-        problems = [
-            {
-                "field": ".".join(str(part) for part in problem.get("loc", ())) or None,
-                "message": str(problem.get("msg", "invalid")),
-            }
-            for problem in error.errors()[:50]
-        ]
-        first = problems[0] if problems else {"field": None, "message": "invalid request"}
-        return _error(422, f"{first['field']}: {first['message']}", problems)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else None
-        return _error(error.status_code, str(error.detail), headers=headers)
-
-    @app.exception_handler(Exception)
-    async def crash(request: Request, error: Exception) -> JSONResponse:
-        log.error("internal error on %s: %s", request.url.path, type(error).__name__)
-        return _error(500, "internal error; the server log names its type")
+    install_error_handlers(app)
 
     api = APIRouter(prefix="/v1", dependencies=[Depends(authorize)], responses=ERRORS)
 
@@ -496,6 +459,16 @@ def create_app(
             )
         return found
 
+    @api.get("/formats", response_model=list[FormatOut])
+    def formats() -> list[FormatOut]:
+        """The session formats a pasted text may be in (``format`` of a transcript)."""
+        from care.data.io.registry import SESSION_FORMATS
+
+        return [
+            FormatOut(id=name, description=entry.description)
+            for name, entry in SESSION_FORMATS.items()
+        ]
+
     @api.get("/models", response_model=list[ModelOut])
     def models() -> list[ModelOut]:
         """The models this server offers; ``default`` marks the one used when none is named."""
@@ -528,6 +501,7 @@ def create_app(
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(HostHeaderMiddleware)
     return app
 
 

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from care.store import StoreError
+
 log = logging.getLogger("care.serve")
 
 _SCHEMA = """
@@ -59,8 +61,19 @@ class ServeDB:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        with self._connect() as db:
-            db.executescript(_SCHEMA)
+        try:
+            db = self._connect()
+            try:
+                with db:
+                    db.executescript(_SCHEMA)
+            finally:
+                db.close()
+        except sqlite3.Error as error:
+            raise StoreError(
+                f"cannot use the run store ({error})",
+                file=self.path,
+                fix="give --store a new file name or an existing care run store",
+            ) from None
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30.0)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+
+from care.data.io.registry import FORMAT_NAMES
+from care.data.language import LANGUAGES
 
 MAX_TEXT_CHARS = 2_000_000
 MAX_JOB_SESSIONS = 1000
 
-Format = Literal["auto", "native", "kokorochat", "esconv", "annomi", "csv", "tsv", "text"]
-Language = Literal["en", "zh"]
+Format = Literal[("auto", *FORMAT_NAMES)]  # type: ignore[valid-type]
+Language = Literal[LANGUAGES]  # type: ignore[valid-type]
 Identifier = Field(default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:/+\-]+$")
 
 
@@ -42,7 +45,37 @@ class NativeSession(BaseModel):
     turns: list[TurnIn] = Field(min_length=1, max_length=100_000)
 
 
-SessionIn = NativeSession | TranscriptText
+SESSION_KINDS = {"native": "a native session", "transcript": "a transcript text"}
+"""The tags of the two kinds of session a request may hold, and how messages name them."""
+
+
+def session_kind(value: Any) -> str | None:
+    """Which kind of session the client meant: a transcript when the object has ``text``
+    and no ``turns``, a native session when it has ``turns`` or ``id``."""
+    if isinstance(value, TranscriptText):
+        return "transcript"
+    if isinstance(value, NativeSession):
+        return "native"
+    if not isinstance(value, dict):
+        return None
+    if "text" in value and "turns" not in value:
+        return "transcript"
+    if "turns" in value or "id" in value:
+        return "native"
+    return None
+
+
+SessionIn = Annotated[
+    Annotated[NativeSession, Tag("native")] | Annotated[TranscriptText, Tag("transcript")],
+    Discriminator(
+        session_kind,
+        custom_error_type="session_kind",
+        custom_error_message="a session is an object with 'text' (a transcript in any format "
+        "care imports) or with 'id' and 'turns' (a native session)",
+    ),
+]
+"""A transcript text or a native session, told apart by their keys, so that a problem is
+reported for the kind the client sent."""
 
 
 class AssessRequest(Strict):
@@ -135,8 +168,14 @@ class ModelOut(Strict):
     instrument: str | None = None
 
 
+class FormatOut(Strict):
+    id: str
+    description: str
+
+
 class Problem(Strict):
     field: str | None = None
+    record: str | None = Field(None, description="Where in the text: 'line 3', 'row 2'.")
     message: str
     fix: str | None = None
 

@@ -82,12 +82,13 @@ async def _send_json(send: Any, status: int, body: dict[str, Any], headers=()) -
     await send({"type": "http.response.body", "body": data})
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 class BodyLimitMiddleware:
-    """Answer 413 to a request whose body is over ``max_bytes`` (declared or streamed)."""
+    """Answer 413 to a request whose body is over ``max_bytes``, declared or streamed.
+
+    The body is read here, up to the limit, before the app sees the request: a chunked
+    body (no ``Content-Length``) over the limit is answered 413 as soon as it passes the
+    limit, instead of failing later inside the app's body parsing.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -97,7 +98,43 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        message = {
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = self.max_bytes + 1
+                if declared > self.max_bytes:
+                    await _send_json(send, 413, self._too_large())
+                    return
+        chunks: list[bytes] = []
+        received = 0
+        while True:
+            event = await receive()
+            if event["type"] != "http.request":  # the client went away
+                return
+            chunk = event.get("body", b"")
+            received += len(chunk)
+            if received > self.max_bytes:
+                await _send_json(send, 413, self._too_large())
+                return
+            chunks.append(chunk)
+            if not event.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: wait for the disconnect
+
+        await self.app(scope, replay, send)
+
+    def _too_large(self) -> dict[str, Any]:
+        return {
             "error": f"the request body is over the limit of {self.max_bytes} bytes",
             "problems": [
                 {
@@ -108,38 +145,37 @@ class BodyLimitMiddleware:
                 }
             ],
         }
-        for name, value in scope.get("headers", []):
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = self.max_bytes + 1
-                if declared > self.max_bytes:
-                    await _send_json(send, 413, message)
-                    return
-        received = 0
-        started = False
 
-        async def limited_receive() -> Any:
-            nonlocal received
-            event = await receive()
-            if event["type"] == "http.request":
-                received += len(event.get("body", b""))
-                if received > self.max_bytes:
-                    raise _BodyTooLarge
-            return event
 
-        async def tracking_send(event: Any) -> None:
-            nonlocal started
-            if event["type"] == "http.response.start":
-                started = True
-            await send(event)
+class HostHeaderMiddleware:
+    """Answer 400 to a request without a ``Host`` header or with an empty one (HTTP/1.1
+    requires it, and an empty one cannot be checked against the allowed hosts)."""
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
-                await _send_json(send, 413, message)
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            hosts = [value for name, value in scope.get("headers", []) if name == b"host"]
+            if len(hosts) != 1 or not hosts[0].strip():
+                problem = "missing" if not hosts else "empty" if len(hosts) == 1 else "repeated"
+                await _send_json(
+                    send,
+                    400,
+                    {
+                        "error": f"the Host header is {problem}",
+                        "problems": [
+                            {
+                                "field": "host",
+                                "message": f"{problem} Host header",
+                                "fix": "send one Host header naming the server, as HTTP/1.1 "
+                                "clients do",
+                            }
+                        ],
+                    },
+                )
+                return
+        await self.app(scope, receive, send)
 
 
 SECURITY_HEADERS = [

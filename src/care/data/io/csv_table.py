@@ -257,9 +257,9 @@ def parse_csv_located(
             )
     missing = []
     if found["text"] is None and "text" not in (columns or {}):
-        missing.append(("text", "a 'text' column"))
+        missing.append(("text", "'text' column"))
     if found["role"] is None and found["speaker"] is None and "role" not in (columns or {}):
-        missing.append(("role", "a 'role' or 'speaker' column"))
+        missing.append(("role", "'role' or 'speaker' column"))
     if missing:
         fields = [field for field, _ in missing]
         problem(

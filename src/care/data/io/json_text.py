@@ -20,7 +20,7 @@ import json
 import re
 from typing import Any
 
-from care.errors import Problem
+from care.errors import Problem, key_name
 
 __all__ = ["MAX_DEPTH", "MAX_INT_DIGITS", "JSONInputError", "json_problem", "loads"]
 
@@ -178,12 +178,6 @@ def _field(path: tuple[str | int, ...]) -> str | None:
     return text or None
 
 
-def _key_name(key: str) -> str:
-    """A key as part of a field name: itself when it is a plain identifier, else a
-    placeholder, so that a field name never carries free text."""
-    return key if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]{0,39}", key) else "<key>"
-
-
 def _check_value(value: Any, *, strings: bool) -> None:
     """Refuse nesting beyond :data:`MAX_DEPTH` and (when ``strings``) lone surrogates."""
     stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
@@ -201,7 +195,7 @@ def _check_value(value: Any, *, strings: bool) -> None:
                 if strings and _SURROGATE.search(key):
                     raise _surrogate_error(path)
                 if isinstance(child, dict | list) or (strings and isinstance(child, str)):
-                    children.append((child, (*path, _key_name(key))))
+                    children.append((child, (*path, key_name(key))))
             stack.extend(reversed(children))
         elif isinstance(item, list):
             stack.extend(

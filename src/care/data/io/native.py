@@ -24,7 +24,7 @@ from typing import Any
 
 from care.data.io.json_text import JSONInputError, json_problem, loads
 from care.data.session import RATERS, ROLES, RatingSet, Session, Turn
-from care.errors import Problem, describe
+from care.errors import Problem, describe, key_name
 from care.output.atomic import atomic_write
 
 SCHEMA_VERSION = 1
@@ -102,7 +102,7 @@ def session_from_record(
     unknown = sorted(set(record) - _SESSION_KEYS)
     if unknown:
         problem(
-            f"{_keys(unknown)} care does not know",
+            _keys(unknown),
             None,
             f"allowed keys are {sorted(_SESSION_KEYS)}; put anything else in 'meta'",
         )
@@ -167,7 +167,7 @@ def _turn_from_record(raw: Any, position: int, problem: Any) -> Turn | None:
     unknown = sorted(set(raw) - _TURN_KEYS)
     if unknown:
         problem(
-            f"{_keys(unknown)} care does not know",
+            _keys(unknown),
             field,
             f"allowed keys are {sorted(_TURN_KEYS)}; put anything else in 'meta'",
         )
@@ -249,8 +249,10 @@ def _rating_from_record(raw: Any, position: int, problem: Any) -> RatingSet | No
 
 
 def _keys(unknown: list[str]) -> str:
-    """How many unknown keys there are (their names are not shown: they may be free text)."""
-    return "a key" if len(unknown) == 1 else f"{len(unknown)} keys"
+    """The unknown keys as a message names them (free text as ``<key>``, see
+    :func:`~care.errors.key_name`)."""
+    names = [key_name(key) for key in unknown]
+    return f"unknown key {names[0]!r}" if len(names) == 1 else f"unknown keys {names}"
 
 
 def _opt_str(value: Any) -> str | None:
