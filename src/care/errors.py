@@ -175,9 +175,9 @@ def describe(value: object) -> str:
     if isinstance(value, str):
         return "an empty text" if not value.strip() else f"a text of {len(value)} characters"
     if isinstance(value, list | tuple):
-        return f"a list of {len(value)} values"
+        return f"a list of {len(value)} value{'' if len(value) == 1 else 's'}"
     if isinstance(value, dict):
-        return f"an object with {len(value)} keys"
+        return f"an object with {len(value)} key{'' if len(value) == 1 else 's'}"
     return f"a {type(value).__name__}"
 
 

@@ -186,8 +186,7 @@ def _expand(paths: list[Path]) -> tuple[list[Path], list[Problem]]:
         elif path.exists():
             problems.append(
                 Problem(
-                    "not a regular file (a device, pipe or socket), which care does not read "
-                    "from",
+                    "not a regular file (a device, pipe or socket), which care does not read from",
                     file=str(path),
                     fix="save the sessions to a file and give its path",
                 )

@@ -12,7 +12,7 @@ from care.data.io.annomi import ANNOMI_COLUMNS
 from care.data.io.json_text import JSONInputError, json_problem, loads
 from care.data.io.plaintext import DEFAULT_SPEAKER_ROLES, SESSION_MARKER, SPEAKER_LINE
 from care.data.io.registry import FORMAT_NAMES
-from care.errors import DataError
+from care.errors import DataError, describe, key_name
 
 __all__ = ["detect_format"]
 
@@ -26,34 +26,38 @@ def _ambiguous(path: str, why: str) -> DataError:
 
 
 def _first_json_record(text: str, path: str) -> Any:
-    """The first record of a JSON or JSON Lines text, or None when none can be parsed.
+    """The first record of a JSON or JSON Lines text.
 
     Raises:
-        DataError: The first record is valid JSON beyond what care reads (a huge number,
-            deep nesting, a lone surrogate); the error names the line and the fix.
+        DataError: No record can be parsed (the error of the first is given), or the first
+            record is valid JSON beyond what care reads (a huge number, deep nesting, a lone
+            surrogate); the error names the line and the fix.
     """
     stripped = text.lstrip("\ufeff \t\r\n")
     first, _, rest = stripped.partition("\n")
     attempts = [(first, 1), (stripped, None)] if rest.strip() else [(stripped, None)]
     # A truncated or broken first line: try the next few lines of JSON Lines.
     attempts += [(line, number) for number, line in enumerate(rest.split("\n")[:19], start=2)]
+    broken = None
     for candidate, number in attempts:
         if not candidate.strip():
             continue
         try:
             value = loads(candidate)
         except JSONInputError as error:
+            line = number if number is not None else error.line
+            problem = json_problem(error, file=path, record=f"line {line}")
             if error.limit:
-                line = number if number is not None else error.line
-                raise DataError.from_problem(
-                    json_problem(error, file=path, record=f"line {line}")
-                ) from None
+                raise DataError.from_problem(problem) from None
+            broken = broken or problem
             continue
         if isinstance(value, dict) and isinstance(value.get("sessions"), list):
             return {"turns": [], **value}  # the native wrapper
         if isinstance(value, list):
             return value[0] if value else None
         return value
+    if broken is not None:
+        raise DataError.from_problem(broken)
     return None
 
 
@@ -105,15 +109,23 @@ def detect_format(path: str | Path, text: str) -> str:
     name = str(path)
     suffix = name.lower().removesuffix(".gz")
     stripped = text.lstrip("\ufeff \t\r\n")
-    if stripped[:1] == "{" or re.match(r"\[\s*[{\]]", stripped):
+    json_name = suffix.endswith((".json", ".jsonl"))
+    if (
+        stripped[:1] == "{"
+        or re.match(r"\[\s*[{\]]", stripped)
+        or (json_name and stripped[:1] == "[")
+    ):
         record = _first_json_record(stripped, name)
         if not isinstance(record, dict):
-            raise _ambiguous(name, "it looks like JSON, but its first record is not an object")
+            raise _ambiguous(
+                name,
+                f"it looks like JSON, but its first record is not an object ({describe(record)})",
+            )
         matches = [fmt for fmt, key in _JSON_SIGNATURES.items() if key in record]
         if len(matches) == 1:
             return matches[0]
         if not matches:
-            keys = sorted(record)[:8]
+            keys = sorted({key_name(key) for key in record})[:8]
             raise _ambiguous(
                 name,
                 f"a JSON record with the keys {keys} is none of native ('turns'), "
@@ -129,7 +141,7 @@ def detect_format(path: str | Path, text: str) -> str:
         return "tsv" if delimiter == "\t" else "csv"
     if _has_speaker_lines(stripped) or suffix.endswith(".txt"):
         return "text"
-    if suffix.endswith((".json", ".jsonl")):
+    if json_name:
         raise _ambiguous(name, "the name says JSON, but the text does not start with '{' or '['")
     raise _ambiguous(
         name,

@@ -47,17 +47,32 @@ async function api(path, options = {}) {
   const response = await fetch(path, { ...options, headers });
   const body = await response.json().catch(() => ({ error: response.statusText }));
   if (!response.ok) {
-    const problem = (body.problems || [])[0];
-    const where = problem && problem.field ? problem.field + ": " : "";
-    throw new Error(where + (problem ? problem.message : body.error) +
-      (problem && problem.fix ? " (" + problem.fix + ")" : ""));
+    // Every problem the server found, each with where it is and how to fix it.
+    const lines = (body.problems || []).map((problem) =>
+      [problem.record, problem.field].filter(Boolean).join(", ") +
+      (problem.record || problem.field ? ": " : "") + problem.message +
+      (problem.fix ? " (" + problem.fix + ")" : ""));
+    const error = new Error(lines.length ? lines.join("\n") : body.error);
+    error.lines = lines.length ? lines : [body.error];
+    throw error;
   }
   return body;
 }
 
 function status(text, error) {
-  $("status").textContent = text;
+  const lines = error && error.lines ? error.lines : [String(text)];
+  if (lines.length > 1) {
+    $("status").replaceChildren(el("ul", {}, ...lines.map((line) => el("li", {}, line))));
+  } else {
+    $("status").textContent = lines[0];
+  }
   $("status").className = error ? "error" : "";
+}
+
+async function loadFormats() {
+  const formats = await api("/v1/formats");
+  $("format").replaceChildren(el("option", { value: "auto" }, "auto"),
+    ...formats.map((f) => el("option", { value: f.id, title: f.description }, f.id)));
 }
 
 async function loadChoices() {
@@ -194,7 +209,7 @@ async function submit(event) {
     await loadHistory();
     $("result-h").focus();
   } catch (error) {
-    status(error.message, true);
+    status(error.message, error);
   } finally {
     $("submit").disabled = false;
   }
@@ -219,13 +234,13 @@ async function start() {
   window.onpopstate = () => { const id = new URLSearchParams(location.search).get("a"); if (id) show(id, false); };
   applyLanguage();
   try {
-    if (!$("model").options.length) await loadChoices();
+    if (!$("model").options.length) await Promise.all([loadChoices(), loadFormats()]);
     await loadHistory();
     const id = new URLSearchParams(location.search).get("a");
     if (id) await show(id, false);
     document.body.dataset.ready = "1";
   } catch (error) {
-    status(error.message, true);
+    status(error.message, error);
   }
 }
 
