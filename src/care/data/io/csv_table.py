@@ -262,13 +262,15 @@ def parse_csv_located(
         missing.append(("role", "'role' or 'speaker' column"))
     if missing:
         fields = [field for field, _ in missing]
+        several = len(fields) > 1
+        options = " ".join(f"--column {field}=HEADER" for field in fields)
         problem(
             f"the header (the first line, {_cells(table.header)}) has no "
             + " and no ".join(what for _, what in missing),
             1,
             fields[0],
-            f"name the columns {' and '.join(repr(f) for f in fields)} in the header, or map "
-            f"them with {' '.join(f'--column {f}=HEADER' for f in fields)} (in Python: "
+            f"name the column{'s' if several else ''} {' and '.join(map(repr, fields))} in "
+            f"the header, or map {'them' if several else 'it'} with {options} (in Python: "
             "columns={...}); a file without a header needs one",
         )
     rating_headers: dict[str, str] = {}
@@ -356,15 +358,17 @@ def parse_csv_located(
                 )
         meta: dict[str, Any] = {}
         if found["meta"] and row[found["meta"]].strip():
+            why = ""
             try:
                 meta = loads(row[found["meta"]])
-            except JSONInputError:
+            except JSONInputError as error:
                 meta = None  # type: ignore[assignment]
+                why = f" ({error.message})" if error.limit else ""
             if not isinstance(meta, dict):
                 ok = False
                 meta = {}
                 problem(
-                    "the meta cell is not a JSON object",
+                    f"the meta cell is not a JSON object{why}",
                     number,
                     found["meta"],
                     'write it as a JSON object such as {"strategy": "Question"}, or leave it empty',

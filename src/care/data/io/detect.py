@@ -10,6 +10,7 @@ from typing import Any
 
 from care.data.io.annomi import ANNOMI_COLUMNS
 from care.data.io.json_text import JSONInputError, json_problem, loads
+from care.data.io.native import PRETTY_FIX, pretty_printed
 from care.data.io.plaintext import DEFAULT_SPEAKER_ROLES, SESSION_MARKER, SPEAKER_LINE
 from care.data.io.registry import FORMAT_NAMES
 from care.errors import DataError, describe, key_name
@@ -57,6 +58,11 @@ def _first_json_record(text: str, path: str) -> Any:
             return value[0] if value else None
         return value
     if broken is not None:
+        pretty = (
+            pretty_printed(stripped) if path.lower().endswith((".jsonl", ".jsonl.gz")) else None
+        )
+        if pretty is not None:
+            raise DataError(pretty, file=path, record="line 1", fix=PRETTY_FIX)
         raise DataError.from_problem(broken)
     return None
 
@@ -119,7 +125,8 @@ def detect_format(path: str | Path, text: str) -> str:
         if not isinstance(record, dict):
             raise _ambiguous(
                 name,
-                f"it looks like JSON, but its first record is not an object ({describe(record)})",
+                "it looks like JSON, but its first record is not an object "
+                f"(it is {describe(record)})",
             )
         matches = [fmt for fmt, key in _JSON_SIGNATURES.items() if key in record]
         if len(matches) == 1:

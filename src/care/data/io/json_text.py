@@ -91,7 +91,7 @@ def loads(text: str) -> Any:
         value = json.loads(text, parse_int=_parse_int, parse_float=_parse_float)
     except json.JSONDecodeError as error:
         raise JSONInputError(
-            f"invalid JSON ({error.msg} at column {error.colno})",
+            f"invalid JSON ({error.msg.removesuffix(' at')} at column {error.colno})",
             line=error.lineno,
             fix="repair the JSON (was the file truncated?)",
             limit=False,

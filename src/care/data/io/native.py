@@ -273,9 +273,9 @@ def iter_records(
     """
     stripped = text.lstrip()
     if lines is None and file.endswith((".jsonl", ".jsonl.gz")):
-        pretty = _pretty_printed(stripped)
+        pretty = pretty_printed(stripped)
         if pretty is not None:
-            yield "line 1", None, Problem(pretty, file=file, record="line 1", fix=_PRETTY_FIX)
+            yield "line 1", None, Problem(pretty, file=file, record="line 1", fix=PRETTY_FIX)
             return
         lines = True
     if lines is None:
@@ -309,13 +309,13 @@ def iter_records(
             yield f"line {number}", None, json_problem(error, file=file, record=f"line {number}")
 
 
-_PRETTY_FIX = (
+PRETTY_FIX = (
     "rename the file to .json (care reads one JSON document or array there), "
     "or write each session on one line"
 )
 
 
-def _pretty_printed(text: str) -> str | None:
+def pretty_printed(text: str) -> str | None:
     """What a text named ``.jsonl`` is when it is one JSON document spread over several
     lines rather than JSON Lines; None when its first line is a record of its own."""
     first, _, rest = text.partition("\n")

@@ -104,8 +104,19 @@ def decode_bytes(
         if data.startswith(bom):
             try:
                 return _check_empty(data.decode(name), file)
-            except UnicodeDecodeError:
-                break  # a BOM followed by other bytes: treat as an unknown encoding
+            except UnicodeDecodeError as error:
+                if name == "utf-8-sig":
+                    break  # a UTF-8 BOM before other bytes: report the bytes below
+                label = name.upper()
+                return None, [
+                    Problem(
+                        f"the file starts with a {label} byte-order mark but is not valid "
+                        f"{label} (byte {error.start})",
+                        file=file,
+                        fix="save the file again as UTF-8 (or as complete UTF-16 text), or "
+                        "pass --encoding",
+                    )
+                ]
     wide = _utf16_without_bom(data)
     if wide is not None:
         return None, [
