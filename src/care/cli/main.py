@@ -2,7 +2,8 @@
 
 A user's mistake (a :class:`~care.errors.CareError`, or an operating-system error on a path
 the user gave) is printed as one line on standard error and the command exits with code 2,
-without a traceback.
+without a traceback. When an input has several problems the line names the first and
+counts the others; ``care validate`` lists every problem.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from care.errors import CareError, os_error
 
 
 def _report(error: CareError) -> None:
-    click.echo(f"error: {error}", err=True)
-    for problem in getattr(error, "problems", [])[1:20]:
-        click.echo(f"error: {problem}", err=True)
+    """One line: the first problem, with a count of the others (for input files,
+    `care validate` lists every problem, one per line)."""
+    more = len(getattr(error, "problems", [])) > 1
+    hint = " (`care validate` lists them all)" if more else ""
+    click.echo(f"error: {error}{hint}", err=True)
 
 
 class CareGroup(click.Group):
