@@ -38,7 +38,16 @@ class Problem:
             text = f"{where}: {text}"
         if self.fix:
             text = f"{text}. Fix: {self.fix}"
-        return text
+        return one_line(text)
+
+
+_LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with every character that could break a line escaped (``\\n``, ``\\x85``),
+    so that a message is always one line however odd the input it names."""
+    return _LINE_BREAKS.sub(lambda match: repr(match.group())[1:-1], text)
 
 
 class CareError(Exception):

@@ -14,7 +14,7 @@ from typing import Any
 
 from care.data.language import LANGUAGES, unknown_language
 from care.data.session import RATERS, ROLES, Session
-from care.errors import CareError, Problem
+from care.errors import CareError, Problem, key_name
 
 __all__ = ["LANGUAGE_FIX", "validate_sessions"]
 
@@ -123,9 +123,11 @@ def validate_sessions(
             for item_id, value in rating_set.values.items():
                 message = instrument.check_value(item_id, value)
                 if message is not None:
+                    if item_id not in instrument:  # the id is the user's key: shown safely
+                        message = f"instrument '{instrument.id}' has no item {key_name(item_id)!r}"
                     problem(
                         message,
-                        f"{field}.values.{item_id}",
+                        f"{field}.values.{key_name(item_id)}",
                         _value_fix(instrument, item_id),
                     )
     # One problem per unknown instrument, at its first use, counting the others.

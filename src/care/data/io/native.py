@@ -236,7 +236,7 @@ def _rating_from_record(raw: Any, position: int, problem: Any) -> RatingSet | No
         if isinstance(value, bool) or not isinstance(value, int | float):
             problem(
                 f"a rating is not a number ({describe(value)})",
-                f"{field}.values.{item_id}",
+                f"{field}.values.{key_name(item_id)}",
                 "write ratings as numbers; leave a skipped item out or null",
             )
             ok = False
