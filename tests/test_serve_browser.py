@@ -113,3 +113,29 @@ def test_upload_see_scores_and_quote_then_find_in_history(tmp_path) -> None:
     finally:
         page.close()
         server.stop()
+
+
+def test_the_page_lists_the_formats_and_shows_every_problem(tmp_path) -> None:
+    from care.data.io.registry import FORMAT_NAMES
+
+    server = Server(tmp_path / "store.sqlite")
+    page = Page(server.url + "/", tmp_path / "profile")
+    secret = "I never told anyone about the river"
+    try:
+        page.wait("document.body.dataset.ready === '1'")
+        options = page.js("[...document.querySelectorAll('#format option')].map(o => o.value)")
+        assert options == ["auto", *FORMAT_NAMES]
+        broken = {
+            "id": "a",
+            "turns": [{"role": secret, "text": "hi"}, {"role": "client", "text": " "}],
+        }
+        page.js(f"document.getElementById('transcript').value = {json.dumps(json.dumps(broken))}")
+        page.js("document.getElementById('submit').click()")
+        page.wait("document.querySelectorAll('#status li').length === 2")
+        shown = page.js("document.getElementById('status').textContent")
+        assert "turns[0].role" in shown and "turns[1].text" in shown
+        assert secret not in shown
+        assert page.js("document.getElementById('status').className") == "error"
+    finally:
+        page.close()
+        server.stop()
