@@ -370,6 +370,18 @@ case(
     ["cannot tell the format", "--format"],
 )
 case(
+    "JSON array without sessions",
+    "no_sessions.json",
+    b'{"sessions": []}\n',
+    ["holds no sessions"],
+)
+case(
+    "CSV with a header only",
+    "header_only.csv",
+    b"session_id,role,text\n",
+    ["holds no sessions"],
+)
+case(
     "duplicate session id in one file",
     "duplicate_ids.jsonl",
     GOOD_LINE + GOOD_LINE,

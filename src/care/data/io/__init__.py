@@ -247,7 +247,19 @@ def _parse_text(
             return [], list(error.problems)
     accepted = _options_of(format)
     chosen = {key: value for key, value in options.items() if key in accepted}
-    return SESSION_FORMATS[format].read_located(text, file=name, language=language, **chosen)
+    located, problems = SESSION_FORMATS[format].read_located(
+        text, file=name, language=language, **chosen
+    )
+    if not located and not problems and options.get("limit") != 0:
+        problems = [
+            Problem(
+                f"the file holds no sessions (read as {format})",
+                file=name,
+                fix="check that this is the right file, or give --format if it is in another "
+                "format",
+            )
+        ]
+    return located, problems
 
 
 def _try_detect(path: Path, text: str) -> str | None:
