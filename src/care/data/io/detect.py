@@ -12,7 +12,7 @@ from care.data.io.annomi import ANNOMI_COLUMNS
 from care.data.io.json_text import JSONInputError, json_problem, loads
 from care.data.io.native import PRETTY_FIX, pretty_printed
 from care.data.io.plaintext import DEFAULT_SPEAKER_ROLES, SESSION_MARKER, SPEAKER_LINE
-from care.data.io.registry import FORMAT_NAMES
+from care.data.io.registry import FORMAT_NAMES, SESSION_FORMATS
 from care.errors import DataError, describe, key_name
 
 __all__ = ["detect_format"]
@@ -65,9 +65,6 @@ def _first_json_record(text: str, path: str) -> Any:
             raise DataError(pretty, file=path, record="line 1", fix=PRETTY_FIX)
         raise DataError.from_problem(broken)
     return None
-
-
-_JSON_SIGNATURES = {"kokorochat": "dialogue", "esconv": "dialog", "native": "turns"}
 
 
 def _header_cells(text: str, path: str) -> tuple[list[str], str]:
@@ -128,15 +125,18 @@ def detect_format(path: str | Path, text: str) -> str:
                 "it looks like JSON, but its first record is not an object "
                 f"(it is {describe(record)})",
             )
-        matches = [fmt for fmt, key in _JSON_SIGNATURES.items() if key in record]
+        signatures = {
+            name: entry.json_key for name, entry in SESSION_FORMATS.items() if entry.json_key
+        }
+        matches = [fmt for fmt, key in signatures.items() if key in record]
         if len(matches) == 1:
             return matches[0]
         if not matches:
             keys = sorted({key_name(key) for key in record})[:8]
             raise _ambiguous(
                 name,
-                f"a JSON record with the keys {keys} is none of native ('turns'), "
-                "kokorochat ('dialogue') or esconv ('dialog')",
+                f"a JSON record with the keys {keys} is none of "
+                + ", ".join(f"{fmt} ('{key}')" for fmt, key in signatures.items()),
             )
         raise _ambiguous(name, f"its JSON records fit several formats ({', '.join(matches)})")
     cells, delimiter = _header_cells(stripped, name)

@@ -47,12 +47,15 @@ class SessionFormat:
         read_located: The reader; each session comes with where it was found in the text
             (``"line 3"``, ``"row 2"``).
         aliases: Other names accepted for it (``jsonl`` for native, ...).
+        json_key: For a JSON format, the key whose presence in a record tells it from the
+            other JSON formats (``turns`` for native); None for formats that are not JSON.
     """
 
     name: str
     description: str
     read_located: LocatedReader
     aliases: tuple[str, ...] = field(default=())
+    json_key: str | None = None
 
 
 SESSION_FORMATS: dict[str, SessionFormat] = {}
@@ -94,10 +97,20 @@ def plain_reader(reader: LocatedReader) -> Callable[..., tuple[list[Session], li
 
 
 register_format(
-    SessionFormat("native", "care's JSON Lines or JSON", _native_located, aliases=("jsonl", "json"))
+    SessionFormat(
+        "native",
+        "care's JSON Lines or JSON",
+        _native_located,
+        aliases=("jsonl", "json"),
+        json_key="turns",
+    )
 )
-register_format(SessionFormat("kokorochat", "KokoroChat JSON Lines", parse_kokorochat_located))
-register_format(SessionFormat("esconv", "ESConv JSON", parse_esconv_located))
+register_format(
+    SessionFormat(
+        "kokorochat", "KokoroChat JSON Lines", parse_kokorochat_located, json_key="dialogue"
+    )
+)
+register_format(SessionFormat("esconv", "ESConv JSON", parse_esconv_located, json_key="dialog"))
 register_format(SessionFormat("annomi", "AnnoMI CSV", parse_annomi_located))
 register_format(SessionFormat("csv", "a CSV table, one turn per row", parse_csv_located))
 register_format(
