@@ -79,7 +79,6 @@ __all__ = [
 ]
 
 Reader = Callable[..., tuple[list[Session], list[Problem]]]
-LocatedReader = Callable[..., tuple[list[tuple[Session, str]], list[Problem]]]
 
 SUFFIXES: tuple[str, ...] = (".jsonl", ".json", ".csv", ".tsv", ".txt")
 """File name endings read from directories (each also with ``.gz``)."""
