@@ -250,3 +250,21 @@ def test_degenerate_sessions_warn_and_evidence_agrees_with_the_score(tmp_path: P
                 assert all(piece["contribution"] >= 0 for piece in pieces), (dimension, pieces)
                 assert "Lowered" not in record["rationales"][dimension]
     assert at_a_bound, "the thin sessions reach the scale's floor, where the rule matters"
+
+
+def test_a_model_path_is_never_built_from_a_sessions_language() -> None:
+    """Sessions built in code skip the readers' checks; the built-in model's path is still
+    chosen only among the languages care ships."""
+    from care.assessors.lite import LiteAssessor
+    from care.assessors.lite.assessor import shipped_model_path
+    from care.data.session import Session, Turn
+    from care.errors import ModelError
+
+    assert shipped_model_path("en").name == "care-lite-en.npz"
+    for language in ("../../etc/passwd", "en/../zh", "ja", ""):
+        with pytest.raises(ModelError, match="ships no built-in model"):
+            shipped_model_path(language)
+    session = Session("s", [Turn(0, "client", "I feel lost.")], language="../../x")
+    with pytest.raises(ModelError) as caught:
+        LiteAssessor().check_languages([session])
+    assert "../" not in str(caught.value) and caught.value.problem.field == "language"

@@ -13,7 +13,7 @@ from care.assessors.degenerate import consistent_evidence, session_warnings
 from care.assessors.lite.model import LiteConfig, LiteModel
 from care.assessors.lite.predictor import LitePredictor
 from care.data.corpus import Corpus
-from care.data.language import session_language
+from care.data.language import LANGUAGES, session_language
 from care.data.session import Session
 from care.errors import DataError, ModelError, ParameterError
 from care.identity import ResultKey
@@ -173,8 +173,9 @@ class LiteAssessor(Assessor):
         except ModelError as error:
             if self.model is not None:
                 raise  # a model file of the user's: its own error says what is wrong
+            shown = f"'{language}'" if language in LANGUAGES else "a language care does not know"
             raise ModelError(
-                f"session '{session.id}' is in '{language}': {error.problem.message}",
+                f"session '{session.id}' is in {shown}: {error.problem.message}",
                 file=error.problem.file,
                 field="language",
                 fix=error.problem.fix,
