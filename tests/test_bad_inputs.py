@@ -47,6 +47,16 @@ COMMANDS: dict[str, Args] = {
         str(out / "evaluation"),
     ],
     "analyze": lambda f, out, fx: ["analyze", f, "--out-dir", str(out / "analysis")],
+    "analyze --rated": lambda f, out, fx: [
+        "analyze",
+        str(EXAMPLE),
+        "--results",
+        str(fx["results"]),
+        "--rated",
+        f,
+        "--out-dir",
+        str(out / "analysis"),
+    ],
     "sft-data": lambda f, out, fx: [
         "sft-data",
         "--data",
@@ -87,6 +97,8 @@ COMMANDS: dict[str, Args] = {
     ],
 }
 """Every command of `care` that reads session files, with the arguments it needs."""
+FILES_ONLY = {"analyze --rated"}
+"""Options that take a file only: click itself refuses a directory there (a usage error)."""
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +146,9 @@ def test_every_command_refuses_every_bad_input_in_one_line(
     out.mkdir()
     args = COMMANDS[command](str(BAD / case["file"]), out, fixtures)
     result = CliRunner().invoke(cli, args)
+    if command in FILES_ONLY and (BAD / case["file"]).is_dir():
+        assert result.exit_code == 2 and "is a directory" in result.stderr
+        return
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     _check(case, result.exit_code, result.stdout, result.stderr)
     assert list(out.iterdir()) == [], "nothing is written for a bad input"
