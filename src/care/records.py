@@ -76,6 +76,13 @@ class SessionAssessment:
         evidence: Evidence per dimension (the item-level evidence stays on the items).
         language: Language the session was assessed in.
         meta: Anything else (notes such as "proxy dimensions", timings).
+        intervals: Conformal prediction intervals (``{"level", <dimension>: [low, high],
+            "total": [...], "items": {...}}``), or ``{"level", "unavailable": why}``; None
+            when not computed (see :mod:`care.assessors.trust`).
+        percentiles: Dimension (and ``total``) to the share (0-100) of the reference
+            sessions that scored lower.
+        domain: ``{"in_domain", "score", "threshold", "reasons"}``: whether the session is
+            like the sessions the model was trained or calibrated on.
     """
 
     session_id: str
@@ -87,6 +94,9 @@ class SessionAssessment:
     evidence: dict[str, list[Evidence]] = field(default_factory=dict)
     language: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    intervals: dict[str, Any] | None = None
+    percentiles: dict[str, float] | None = None
+    domain: dict[str, Any] | None = None
 
     @property
     def key(self) -> ResultKey:
@@ -130,6 +140,9 @@ class SessionAssessment:
                 key: [asdict(piece) for piece in pieces] for key, pieces in self.evidence.items()
             },
             "meta": self.meta,
+            "intervals": self.intervals,
+            "percentiles": self.percentiles,
+            "domain": self.domain,
         }
 
     @classmethod
@@ -161,6 +174,9 @@ class SessionAssessment:
             },
             language=record.get("language"),
             meta=dict(record.get("meta", {})),
+            intervals=record.get("intervals"),
+            percentiles=record.get("percentiles"),
+            domain=record.get("domain"),
         )
 
 

@@ -30,6 +30,7 @@ from care.analyze.ppi_corpus import PPIResult, RatedSample, prediction_powered
 from care.analyze.ppi_html import render_ppi_section
 from care.analyze.profiles import client_trajectories, counselor_profiles
 from care.analyze.themes import ThemeResult, find_themes
+from care.assessors.trust import domain_counts
 from care.data.session import Session
 from care.instruments import get_instrument
 from care.output import check_output_dir, write_text_atomic
@@ -71,6 +72,7 @@ class Analysis:
     themes: ThemeResult
     notes: list[str] = field(default_factory=list)
     ppi: PPIResult | None = None
+    domain: dict[str, Any] | None = None
 
 
 def analyze(
@@ -157,6 +159,13 @@ def analyze(
             terms=terms,
             labels=None if counselor_key is None else (counselor_key, client_key),
         )
+    domain = domain_counts(assessments, list(table.session_id))
+    if domain["checked"]:
+        notes.append(
+            f"out of domain: {domain['flagged']} of {domain['checked']} sessions "
+            f"({domain['share']:.1%}) are unlike the model's reference sessions; their scores "
+            "may not hold (each result's domain field says why)"
+        )
     return Analysis(
         model=first.model,
         instrument=first.instrument,
@@ -173,6 +182,7 @@ def analyze(
         themes=themes,
         notes=notes,
         ppi=ppi,
+        domain=domain,
     )
 
 
@@ -417,6 +427,7 @@ def write_analysis(analysis: Analysis, out_dir: str | Path) -> dict[str, Path]:
         "scale": list(analysis.scale),
         "dimensions": analysis.dimensions,
         "notes": analysis.notes,
+        "domain": analysis.domain,
         "patterns": analysis.patterns.to_dict(),
         "themes_notes": analysis.themes.notes,
         "tables": {

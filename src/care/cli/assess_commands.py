@@ -105,6 +105,20 @@ from care.cli.paths import OUTPUT_FILE
     help="LLM models: how often an unreadable answer is asked again before it is stored as "
     "a failure.",
 )
+@click.option(
+    "--level",
+    default=0.9,
+    show_default=True,
+    type=click.FloatRange(0.5, 0.999),
+    help="Level of the prediction intervals on every score.",
+)
+@click.option(
+    "--calibration",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Intervals, percentiles and domain check from `care calibrate` (needed for "
+    "language models; the built-in models carry their own).",
+)
 @input_options
 def assess(
     inputs: tuple[Path, ...],
@@ -125,6 +139,8 @@ def assess(
     adapter: str | None,
     max_new_tokens: int,
     max_reasks: int,
+    level: float,
+    calibration: Path | None,
     **options: object,
 ) -> None:
     """Predict the client's alliance ratings for each session, with evidence.
@@ -135,8 +151,10 @@ def assess(
     With --model BACKEND/MODEL, a language model rates each item as the client, as CARE does,
     and explains with quotes; each quote is checked against the transcript.
     """
+    from care.assessors.calibrated import with_intervals
     from care.assessors.registry import get_assessor, is_llm_spec
     from care.assessors.run import RunCounts, run
+    from care.assessors.trust import TrustModel
     from care.data.io import load_corpus
 
     llm = is_llm_spec(model)
@@ -159,6 +177,8 @@ def assess(
         backend_options=backend_options or None,
         **shared,
     )
+    trust = None if calibration is None else TrustModel.load(calibration)
+    assessor = with_intervals(assessor, trust, level)
     corpus = load_corpus(list(inputs), **loader_arguments(**options))  # type: ignore[arg-type]
     sessions = list(corpus)
     if llm:

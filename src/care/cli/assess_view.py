@@ -6,6 +6,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from care.cli.trust_view import (
+    interval_text,
+    item_interval_text,
+    percentile_text,
+    print_trust_header,
+)
 from care.results import SessionAssessment
 
 
@@ -21,6 +27,7 @@ def print_assessment(console: Console, assessment: SessionAssessment, turns: lis
         f"[bold]{escape(assessment.session_id)}[/bold] "
         f"({assessment.language}, {escape(assessment.model)})"
     )
+    print_trust_header(console, assessment)
     width = 20
     for name, value in [*scores.items(), ("total", total)]:
         if value != value:  # NaN: every item of the dimension failed
@@ -28,7 +35,10 @@ def print_assessment(console: Console, assessment: SessionAssessment, turns: lis
             continue
         filled = round((value - scale.min) / (scale.max - scale.min) * width)
         bar = "█" * filled + "░" * (width - filled)
-        console.print(f"  {name:<6} {value:5.2f} {bar} ({scale.min}-{scale.max})")
+        console.print(
+            f"  {name:<6} {value:5.2f}{interval_text(assessment, name)} {bar} "
+            f"({scale.min}-{scale.max}) {percentile_text(assessment, name)}".rstrip()
+        )
     for name in scores:
         if name in assessment.rationales:
             console.print(f"  [bold]{name}[/bold]: {escape(assessment.rationales[name])}")
@@ -38,7 +48,12 @@ def print_assessment(console: Console, assessment: SessionAssessment, turns: lis
         table.add_column(style="dim")
         table.add_column(justify="right")
     cells = [
-        (escape(item_id), "failed" if rating.value is None else f"{rating.value:.2f}")
+        (
+            escape(item_id),
+            "failed"
+            if rating.value is None
+            else f"{rating.value:.2f}{item_interval_text(assessment, item_id)}",
+        )
         for item_id, rating in assessment.items.items()
     ]
     for start in range(0, len(cells), per_row):

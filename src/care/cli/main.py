@@ -57,6 +57,7 @@ def cli() -> None:
 COMMAND_MODULES = (
     "analyze_commands",
     "assess_commands",
+    "calibrate_commands",
     "cv_commands",
     "data_commands",
     "evaluate_commands",

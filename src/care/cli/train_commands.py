@@ -71,7 +71,12 @@ def merge(base: str, adapter: Path, out: Path) -> None:
     "sessions assessed before their end.",
 )
 @click.option("--folds", default=5, show_default=True, type=click.IntRange(2, 20))
-@click.option("--no-cv", is_flag=True, help="Skip cross-validation (no calibration, no report).")
+@click.option(
+    "--no-cv",
+    is_flag=True,
+    help="Skip cross-validation (no calibration, no report, and so no intervals, "
+    "percentiles or domain check in the model).",
+)
 @click.option("--alpha", default=3.0, show_default=True, type=click.FloatRange(min=0.0))
 @click.option("--min-df", default=3, show_default=True, type=click.IntRange(1))
 @click.option("--max-features", default=40000, show_default=True, type=click.IntRange(100))
@@ -137,9 +142,11 @@ def train_lite(
         care train lite --data ../shared/data/kokorochat/kokorochat_english.jsonl.gz
         --out care-lite-en.npz
     """
-    from care.assessors.lite.fit import calibrated, cross_validate
+    from care.assessors.lite.conformal import cross_validate_with_signals, fit_lite_trust
+    from care.assessors.lite.fit import calibrated
     from care.assessors.lite.fit import train as train_model
     from care.assessors.lite.model import LiteConfig
+    from care.assessors.trust_report import format_trust_report
     from care.data.io import load_corpus
     from care.instruments import get_instrument
     from care.train.report import cv_report, format_cv_report
@@ -160,10 +167,11 @@ def train_lite(
         tokenizer=int(tokenizer),
     )
     calibration = None
+    trust = None
     info: dict = {"training_data": [str(path) for path in data]}
     if not no_cv:
         with console.status("cross-validating") as status:
-            cv = cross_validate(
+            cv, signals = cross_validate_with_signals(
                 corpus,
                 config,
                 n_splits=folds,
@@ -174,12 +182,24 @@ def train_lite(
         summary = cv_report(cv, predicted, resolved)
         info["cross_validation"] = {k: v for k, v in summary.items() if k != "items"}
         click.echo(format_cv_report(summary))
+        model_name = name or f"care-lite-{config.language}{'-cut' if config.cut else ''}"
+        trust = fit_lite_trust(
+            resolved, cv.item_ids, cv.truth, predicted, signals, cv.folds, model_name
+        )
+        click.echo(format_trust_report(trust))
         if report is not None:
             write_text_atomic(report, json.dumps(summary, indent=2))
         if cv_out is not None:
-            write_cv_predictions(cv, predicted, corpus, resolved, config, cv_out)
+            write_cv_predictions(cv, predicted, corpus, resolved, config, cv_out, signals)
     with console.status("fitting on all sessions"):
-        model = train_model(corpus, config, name=name, calibration=calibration, info=info)
+        model = train_model(
+            corpus,
+            config,
+            name=name,
+            calibration=calibration,
+            info=info,
+            trust=None if trust is None else trust.to_dict(),
+        )
     model.save(out)
     click.echo(f"wrote {model.name} ({model.info['n_sessions']} sessions) to {out}")
 
@@ -191,16 +211,28 @@ def write_cv_predictions(
     instrument: Instrument,
     config: LiteConfig,
     path: Path,
+    signals: np.ndarray | None = None,
 ) -> None:
-    """Write out-of-fold predictions as results records (meta: fold, cut)."""
+    """Write out-of-fold predictions as results records (meta: fold, cut); with the
+    sessions' ``signals``, each with intervals, percentiles and domain flag fitted on the
+    other folds only."""
     from care.assessors.baselines import assessments_from_matrix
+    from care.assessors.lite.conformal import held_out_trust_models
     from care.results import Assessments
 
-    name = f"care-lite-{config.language}{'-cut' if config.cut else ''} (cross-validated)"
+    model_name = f"care-lite-{config.language}{'-cut' if config.cut else ''}"
+    name = f"{model_name} (cross-validated)"
     sessions = [corpus[session_id] for session_id in cv.session_ids]
     results = assessments_from_matrix(sessions, predicted, instrument, name, __version__)
-    for result, fold in zip(results, cv.folds, strict=True):
+    trust = {}
+    if signals is not None:
+        trust = held_out_trust_models(
+            instrument, cv.item_ids, cv.truth, predicted, signals, cv.folds, model_name
+        )
+    for row, (result, fold) in enumerate(zip(results, cv.folds, strict=True)):
         result.meta = {"fold": int(fold), "cut": config.cut, "cross_validated": True}
+        if int(fold) in trust:
+            trust[int(fold)].annotate(result, signals[row])  # type: ignore[index]
     Assessments(results).to_jsonl(path)
 
 

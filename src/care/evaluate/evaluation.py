@@ -177,6 +177,8 @@ class Evaluation:
         gold: What the gold data were.
         rationales: Rationale metrics per system (None when no system has rationales).
         notes: Anything the reader must know.
+        trust: Coverage and width of the systems' prediction intervals and their domain flags
+            (:func:`care.evaluate.coverage.coverage_report`), or None without intervals.
     """
 
     instrument: Instrument
@@ -186,6 +188,7 @@ class Evaluation:
     gold: dict[str, Any]
     rationales: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    trust: dict[str, Any] | None = None
 
     @property
     def headline_targets(self) -> list[Target]:
@@ -240,6 +243,7 @@ class Evaluation:
             "views": {name: view.to_dict() for name, view in self.views.items()},
             "rationales": _json_ready(self.rationales),
             "notes": list(self.notes),
+            "trust": _json_ready(self.trust),
         }
 
     def to_json(self, indent: int | None = 2) -> str:

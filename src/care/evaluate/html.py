@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from care import __version__
+from care.evaluate.coverage import coverage_html
 from care.evaluate.evaluation import Evaluation, EvaluationView, item_means
 from care.evaluate.markdown import evaluation_markdown
 from care.evaluate.systems import SystemPredictions
@@ -492,7 +493,7 @@ def render_html(evaluation: Evaluation, title: str | None = None) -> str:
         f"client{source}. Intervals: {escape(evaluation.interval_text())}. Made by care "
         f"{escape(__version__)} on {generated}; predictions were read from files, no model "
         "was queried.</p>"
-        f"{notes}{sections}{rationales}"
+        f"{notes}{sections}{coverage_html(evaluation.trust)}{rationales}"
         f"<section><h2>Metric definitions</h2><ul>{definitions}"
         f"<li><b>Intervals</b>: {escape(evaluation.interval_text())}.</li></ul>{dagger}"
         "</section></body></html>\n"

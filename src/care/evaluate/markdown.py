@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from care.evaluate.coverage import coverage_markdown
 from care.evaluate.evaluation import Evaluation, EvaluationView, item_means
 from care.evaluate.systems import SystemPredictions
 from care.evaluate.targets import (
@@ -120,6 +121,7 @@ def evaluation_markdown(evaluation: Evaluation, full: bool = True) -> str:
             lines += ["", "Notes:", ""] + [f"- {note}" for note in view.notes]
     if full and evaluation.rationales:
         lines += _rationale_markdown(evaluation.rationales)
+    lines += coverage_markdown(evaluation.trust)
     if full:
         lines += ["", "## Metric definitions", ""]
         lines += [f"- **{metric_label(k)}** (`{k}`): {v}." for k, v in metric_definitions().items()]

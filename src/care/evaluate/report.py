@@ -61,6 +61,7 @@ from care.data.corpus import Corpus
 from care.data.language import session_language
 from care.data.session import Session
 from care.errors import DataError, ParameterError
+from care.evaluate.coverage import coverage_report
 from care.evaluate.evaluation import Evaluation, EvaluationView
 from care.evaluate.predictions import assessment_rationales
 from care.evaluate.scoring import score_view
@@ -291,7 +292,9 @@ def evaluate(
         "n_clients": len({s.client_id or f"session:{s.id}" for s in rated}),
         "instrument": resolved.id,
     }
-    return Evaluation(resolved, targets, views, settings, gold_info, rationales, notes)
+    clients = {s.id: s.client_id for s in rated}
+    trust = coverage_report(predictions, truth_all, eval_ids, clients, resolved, **common)
+    return Evaluation(resolved, targets, views, settings, gold_info, rationales, notes, trust)
 
 
 def _resolve_instrument(

@@ -10,14 +10,23 @@ from typing import Any
 
 from care.assessors.base import Assessor
 from care.assessors.degenerate import consistent_evidence, session_warnings
+from care.assessors.lite.conformal import fit_lite_trust, model_signals
 from care.assessors.lite.model import LiteConfig, LiteModel
 from care.assessors.lite.predictor import LitePredictor
+from care.assessors.lite.signals import LITE_SIGNAL_NAMES
+from care.assessors.trust import (
+    DEFAULT_LEVEL,
+    TrustModel,
+    check_level,
+    no_domain,
+    no_intervals,
+)
 from care.data.corpus import Corpus
 from care.data.language import LANGUAGES, session_language
 from care.data.session import Session
 from care.errors import DataError, ModelError, ParameterError
 from care.identity import ResultKey
-from care.instruments import Instrument
+from care.instruments import Instrument, get_instrument
 from care.results import Evidence, ItemRating, SessionAssessment
 
 SHIPPED_LANGUAGES = ("en", "zh")
@@ -25,6 +34,11 @@ PROXY_NOTE = (
     "Goal, task and bond here are proxies learned from KokoroChat clients' feedback "
     "ratings (0-5), not WAI-SR ratings. Train on your own WAI-rated sessions for WAI "
     "scores: care train lite --data my_sessions.jsonl --instrument wai-sr-client"
+)
+
+NO_TRUST = (
+    "the model file holds no calibration (trained with --no-cv or by an older care): "
+    "retrain it with `care train lite`, or give --calibration from `care calibrate`"
 )
 
 
@@ -76,6 +90,9 @@ class LiteAssessor(Assessor):
         evidence_per_direction: How many turns to quote per dimension on each side (raised
             the score / lowered it).
         config: Training configuration used by :meth:`fit`.
+        level: Level of the prediction intervals (e.g. 0.9).
+        calibration: A :class:`~care.assessors.trust.TrustModel` from ``care calibrate``
+            to use instead of the one stored in the model file.
     """
 
     name = "care-lite"
@@ -87,12 +104,17 @@ class LiteAssessor(Assessor):
         cut: bool = False,
         evidence_per_direction: int = 2,
         config: LiteConfig | None = None,
+        level: float = DEFAULT_LEVEL,
+        calibration: TrustModel | None = None,
     ) -> None:
         self.model = model
         self.cut = cut
         self.evidence_per_direction = evidence_per_direction
         self.config = config
+        self.level = check_level(level)
+        self.calibration = calibration
         self._predictors: dict[str, LitePredictor] = {}
+        self._trust: dict[str, TrustModel | None] = {}
 
     @property
     def version(self) -> str:
@@ -105,7 +127,8 @@ class LiteAssessor(Assessor):
         self, corpus: Corpus, instrument: str | Instrument | None = None, rater: str = "client"
     ) -> LiteAssessor:
         """Train one model per language present in ``corpus`` on its client ratings."""
-        from care.assessors.lite.fit import calibrated, cross_validate, train
+        from care.assessors.lite.conformal import cross_validate_with_signals
+        from care.assessors.lite.fit import calibrated, train
 
         if rater != "client":
             raise DataError(
@@ -131,9 +154,21 @@ class LiteAssessor(Assessor):
             ]
             n_splits = min(5, len({s.client_id or s.id for s in rated}))
             calibration = None
+            trust = None
             if n_splits >= 2:
-                _, calibration = calibrated(cross_validate(rated, config, n_splits=n_splits))
-            models[language] = train(rated, config, calibration=calibration)
+                cv, signals = cross_validate_with_signals(rated, config, n_splits=n_splits)
+                predicted, calibration = calibrated(cv)
+                name = f"care-lite-{language}" + ("-cut" if config.cut else "")
+                trust = fit_lite_trust(
+                    get_instrument(config.instrument),
+                    cv.item_ids,
+                    cv.truth,
+                    predicted,
+                    signals,
+                    cv.folds,
+                    name,
+                ).to_dict()
+            models[language] = train(rated, config, calibration=calibration, trust=trust)
         self.models_ = models
         self._predictors = {language: LitePredictor(m) for language, m in models.items()}
         self.fitted_ = True
@@ -144,6 +179,10 @@ class LiteAssessor(Assessor):
         (the cut models have their own names)."""
         model = self._predictor_for(session).model
         return ResultKey(model.config.instrument, model.name, model.release)
+
+    def reuse(self, stored: SessionAssessment) -> SessionAssessment | None:
+        """A stored result, if its intervals were made at this level."""
+        return stored if (stored.intervals or {}).get("level") == self.level else None
 
     def check_instrument(self, sessions: Sequence[Session], instrument: str | None) -> None:
         """Refuse an instrument the models for ``sessions`` were not trained for.
@@ -246,9 +285,15 @@ class LiteAssessor(Assessor):
         prediction = predictor.predict(batch)
         evidence = predictor.evidence(batch, prediction, self.evidence_per_direction)
         instrument = predictor.instrument
+        trust = self.trust_model(language)
+        signals = None
+        if trust is not None:
+            signals = model_signals(model, sessions, language)[
+                :, [LITE_SIGNAL_NAMES.index(name) for name in trust.signal_names]
+            ]
         results = []
-        for session, row_values, session_evidence in zip(
-            sessions, prediction.values, evidence, strict=True
+        for row_index, (session, row_values, session_evidence) in enumerate(
+            zip(sessions, prediction.values, evidence, strict=True)
         ):
             items = {
                 item_id: ItemRating(
@@ -280,8 +325,26 @@ class LiteAssessor(Assessor):
                 assessment.rationales[dimension] = rationale(
                     dimension, score, instrument, pieces, session
                 )
+            if trust is None or signals is None:
+                assessment.intervals = no_intervals(self.level, NO_TRUST)
+                assessment.domain = no_domain(NO_TRUST)
+            else:
+                trust.annotate(assessment, signals[row_index], self.level)
             results.append(assessment)
         return results
+
+    def trust_model(self, language: str) -> TrustModel | None:
+        """The intervals, percentiles and domain reference for sessions in ``language``:
+        the ``calibration`` given, else the model file's (None if it has none)."""
+        if language not in self._trust:
+            model = self.predictor(language).model
+            stored = model.trust
+            if self.calibration is not None:
+                self.calibration.check_model(model.name)
+                self._trust[language] = self.calibration
+            else:
+                self._trust[language] = None if stored is None else TrustModel.from_dict(stored)
+        return self._trust[language]
 
     @staticmethod
     def _meta(model: LiteModel) -> dict[str, Any]:

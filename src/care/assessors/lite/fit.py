@@ -175,11 +175,13 @@ def cross_validate(
     n_splits: int = 5,
     progress: Progress | None = None,
     tfidf_baseline: bool = False,
+    on_fold: Callable[[np.ndarray, list[TokenizedSession], tuple], None] | None = None,
 ) -> CrossValidation:
     """K-fold cross-validation grouped by client (a client's sessions are never on both
     sides), for the model and for the length-only baseline on the same folds; with
     ``tfidf_baseline``, also for the plain TF-IDF baseline (:func:`tfidf_baseline_config`),
-    which costs about half as much again."""
+    which costs about half as much again. ``on_fold(test_indices, test_sessions, fitted)``
+    is called with each fold's model (see :class:`care.assessors.lite.signals.FoldSignals`)."""
     instrument = get_instrument(config.instrument)
     sessions, truth = rated_sessions(corpus, instrument, config.language)
     sessions = prepare_sessions(sessions, config)
@@ -200,6 +202,8 @@ def cross_validate(
         testing = [tokenized[i] for i in test]
         fitted = fit_linear(training, truth[train], config)
         predicted[test] = _predict_linear(testing, config, fitted)
+        if on_fold is not None:
+            on_fold(test, testing, fitted)
         length_model = fit_ridge(lengths[train], np.nan_to_num(truth[train], nan=0.0), 10.0)
         baseline[test] = length_model.predict(lengths[test])
         if plain is not None:
@@ -265,6 +269,7 @@ def train(
     name: str | None = None,
     calibration: np.ndarray | None = None,
     info: dict[str, Any] | None = None,
+    trust: dict[str, Any] | None = None,
 ) -> LiteModel:
     """Fit the model on every rated session of the config's language."""
     instrument = get_instrument(config.instrument)
@@ -291,4 +296,5 @@ def train(
         dense_scale=dense_scale,
         calibration=calibration,
         info={"n_sessions": len(sessions), **extra, **(info or {})},
+        trust=trust,
     )

@@ -96,6 +96,10 @@ class LiteModel:
         calibration: (2 x outputs) slope and offset applied to the raw predictions,
             fitted on cross-validated predictions so that scores sit on the scale.
         info: Training data, license, cross-validated metrics (the model card's figures).
+        trust: The intervals, reference percentiles and domain reference fitted on the
+            cross-validation (:class:`care.assessors.trust.TrustModel` as a dict), or None.
+            Stored beside the weights, outside the fingerprint: it describes the weights'
+            errors and changes no prediction.
     """
 
     name: str
@@ -109,6 +113,7 @@ class LiteModel:
     dense_scale: np.ndarray
     calibration: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
+    trust: dict[str, Any] | None = None
 
     @cached_property
     def fingerprint(self) -> str:
@@ -161,6 +166,8 @@ class LiteModel:
             "header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
             **self._arrays(),
         }
+        if self.trust is not None:
+            arrays["trust"] = np.frombuffer(json.dumps(self.trust).encode("utf-8"), dtype=np.uint8)
         target = Path(path)
         with atomic_write(target, "wb") as handle:
             np.savez_compressed(handle, **arrays)
@@ -189,6 +196,8 @@ class LiteModel:
             header = json.loads(arrays["header"].tobytes().decode("utf-8"))
             if not isinstance(header, dict):
                 raise ValueError("the header is not an object")
+            if "trust" in arrays:  # read here, so a damaged one is reported like the header
+                header["trust"] = json.loads(arrays["trust"].tobytes().decode("utf-8"))
         except (OSError, ValueError, KeyError, EOFError, AttributeError, zipfile.BadZipFile):
             raise ModelError(
                 "not a care-lite model file (it is not an archive of the arrays care writes)",
@@ -248,4 +257,5 @@ class LiteModel:
             dense_scale=arrays["dense_scale"],
             calibration=arrays["calibration"],
             info=header.get("info", {}),
+            trust=header.get("trust"),
         )

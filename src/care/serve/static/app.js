@@ -9,11 +9,18 @@ const T = {
     rationales: "理由", items: "条目", item: "条目", dimension: "维度", value: "分值",
     transcript: "会谈记录", history: "历史", "model-default": "模型默认",
     working: "评估中…", done: "完成", evidence: "证据", turn: "第", empty: "请粘贴或上传会谈记录",
+    higher: "高于", lower: "低于", reference: "的参考会谈", "no-intervals": "无预测区间",
+    "interval-note": "预测区间：每条横杠上的色带是来访者本人评分预计所在的范围。",
+    "out-of-domain": "警告：此会谈与模型的训练会谈差异较大，其得分和区间可能不可靠：",
   },
 };
 const EN = {
   working: "Assessing…", done: "Done", evidence: "Evidence", turn: "turn ",
   empty: "Paste or upload a transcript first",
+  higher: "higher than", lower: "lower than", reference: "of reference sessions",
+  "no-intervals": "No intervals",
+  "interval-note": "prediction intervals: the band across each bar is where the client's own rating is expected to lie.",
+  "out-of-domain": "Warning: this session is unlike the sessions the model was trained on, so its scores and intervals may not hold:",
 };
 let lang = localStorage.getItem("care-lang") || (navigator.language.startsWith("zh") ? "zh" : "en");
 let instruments = {};
@@ -102,10 +109,18 @@ async function show(id, push) {
   if (push) history.pushState({ id }, "", "?a=" + id);
 }
 
-function chart(dimensions, scale) {
+// The share of reference sessions a score is above, in words ("higher than 64% of ...").
+function percentileText(share) {
+  if (share === undefined || share === null) return "";
+  return share >= 50 ? t("higher") + " " + Math.round(share) + "% " + t("reference")
+    : t("lower") + " " + Math.round(100 - share) + "% " + t("reference");
+}
+
+function chart(dimensions, scale, intervals, percentiles) {
   const svg = $("chart");
   const names = Object.keys(dimensions);
-  const width = 360, bar = 26, left = 70, height = names.length * (bar + 8) + 24;
+  const width = 620, bar = 26, left = 70, height = names.length * (bar + 8) + 24;
+  const x = (v) => left + 230 * (v - scale.min) / (scale.max - scale.min);
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.setAttribute("width", width);
   svg.setAttribute("height", height);
@@ -124,7 +139,21 @@ function chart(dimensions, scale) {
     svg.append(make("text", { x: 0, y: y + 18 }, name));
     svg.append(make("rect", { x: left, y, width: 230, height: bar, fill: "#e5e9ef" }));
     svg.append(make("rect", { x: left, y, width: Math.max(0, 230 * share), height: bar, fill: "#3a77c4", class: "bar" }));
-    svg.append(make("text", { x: left + 238, y: y + 18 }, value === null ? "–" : value.toFixed(2)));
+    const band = intervals && intervals[name];
+    let label = value === null ? "–" : value.toFixed(2);
+    if (Array.isArray(band)) {
+      // the prediction interval as a band across the bar, with whiskers at its ends
+      svg.append(make("rect", { x: x(band[0]), y: y + 9, width: Math.max(1, x(band[1]) - x(band[0])),
+        height: 8, fill: "#1d232a", "fill-opacity": 0.35, class: "interval" }));
+      svg.append(make("line", { x1: x(band[0]), x2: x(band[0]), y1: y + 4, y2: y + bar - 4, stroke: "#1d232a" }));
+      svg.append(make("line", { x1: x(band[1]), x2: x(band[1]), y1: y + 4, y2: y + bar - 4, stroke: "#1d232a" }));
+      label += ` [${band[0].toFixed(2)}, ${band[1].toFixed(2)}]`;
+    }
+    svg.append(make("text", { x: left + 238, y: y + 12 }, label));
+    const share = percentiles && percentiles[name];
+    if (share !== undefined) {
+      svg.append(make("text", { x: left + 238, y: y + 25, class: "percentile", "font-size": "11" }, percentileText(share)));
+    }
   });
   svg.setAttribute("aria-label", names.map((n) => `${n} ${dimensions[n]}`).join(", "));
 }
@@ -134,7 +163,14 @@ function render(assessment) {
   const inst = instruments[result.instrument] || { items: [], scale: { min: 0, max: 5 } };
   $("result").hidden = false;
   $("result-h").textContent = `${assessment.session_id} — ${result.instrument} (${result.model})`;
-  chart(result.dimensions || {}, inst.scale);
+  chart(result.dimensions || {}, inst.scale, result.intervals, result.percentiles);
+  const intervals = result.intervals || {};
+  $("interval-note").textContent = intervals.unavailable ? t("no-intervals") + ": " + intervals.unavailable
+    : intervals.level ? Math.round(intervals.level * 100) + "% " + t("interval-note") : "";
+  const domain = result.domain || {};
+  $("domain").hidden = domain.in_domain !== false;
+  $("domain").textContent = domain.in_domain === false
+    ? t("out-of-domain") + " " + (domain.reasons || []).join("; ") : "";
   const byTurn = {};
   const rationales = [];
   for (const [dim, pieces] of Object.entries(result.evidence || {})) {
