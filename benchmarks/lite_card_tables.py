@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/lite_card_tables.py
 
 Each shipped model records the report of the cross-validation `care train lite` ran
-before fitting it; this prints them as Markdown, plus the scores of the example sessions
+before fitting it, and the held-out coverage and width of its prediction intervals; this
+prints them as Markdown, plus the scores of the example sessions
 that `tests/test_lite.py` checks (docs/model-card-examples.json).
 """
 
@@ -13,6 +14,8 @@ import json
 from pathlib import Path
 
 from care.assessors.lite import LiteAssessor, load_shipped_model
+from care.assessors.trust import TrustModel
+from care.assessors.trust_report import format_trust_report
 from care.data import load_corpus
 from care.train.report import format_cv_report
 
@@ -27,6 +30,8 @@ def main() -> None:
             report["items"] = {}
             print(f"### {model.name}\n")
             print(format_cv_report(report, title=f"{model.name}, cross-validation") + "\n")
+            if model.trust is not None:
+                print(format_trust_report(TrustModel.from_dict(model.trust)) + "\n")
     examples = load_corpus(ROOT / "examples" / "sessions.jsonl")
     scores = {
         result.session_id: {k: round(v, 3) for k, v in result.dimension_scores().items()}

@@ -93,6 +93,11 @@ def test_assess_read_history_job_and_restart(tmp_path) -> None:
         assert set(result["dimensions"]) == {"goal", "task", "bond"}
         quotes = [piece["quote"] for pieces in result["evidence"].values() for piece in pieces]
         assert quotes and all(isinstance(q, str) for q in quotes)
+        # the interval, reference percentiles and domain check travel with the record
+        low, high = result["intervals"]["goal"]
+        assert low <= result["dimensions"]["goal"] <= high and result["intervals"]["level"] == 0.9
+        assert set(result["percentiles"]) == {"goal", "task", "bond", "total"}
+        assert result["domain"]["in_domain"] is False and result["domain"]["reasons"]
         assert len(made["turns"]) > 4
         native = json.loads((EXAMPLES / "session_en.json").read_text(encoding="utf-8"))
         second = client.post("/v1/assessments", json={"session": native})

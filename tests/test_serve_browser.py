@@ -92,6 +92,15 @@ def test_upload_see_scores_and_quote_then_find_in_history(tmp_path) -> None:
         page.js(f"document.getElementById('transcript').value = {json.dumps(TEXT)}")
         page.js("document.getElementById('submit').click()")
         page.wait("document.querySelectorAll('#chart rect.bar').length === 3")
+        # each dimension's prediction interval is a band on its bar, with its percentile
+        assert page.js("document.querySelectorAll('#chart rect.interval').length") == 3
+        assert "reference sessions" in page.js("document.querySelector('#chart').textContent")
+        assert "90% prediction intervals" in page.js(
+            "document.getElementById('interval-note').textContent"
+        )
+        # the short upload is unlike the training sessions: the page says so, with reasons
+        assert page.js("!document.getElementById('domain').hidden")
+        assert "turns" in page.js("document.getElementById('domain').textContent")
         assert page.js("document.querySelectorAll('#items tbody tr').length") == 21
         marks = page.js("[...document.querySelectorAll('#turns mark')].map(m => m.textContent)")
         assert marks and all(mark in TEXT for mark in marks)

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from care.backends.base import expected_score
 from care.data.session import Session
 from care.errors import DataError, ParameterError
 from care.features.profile import PROFILE_SIGNALS, SIGNALS, log_signals, profile_signals
@@ -62,7 +61,12 @@ def point_values(assessment: SessionAssessment) -> dict[str, float]:
     option probabilities where it has them, else its value (failed items left out)."""
     values = {}
     for item_id, rating in assessment.items.items():
-        value = expected_score(rating.probabilities) if rating.probabilities else None
+        value = None
+        if rating.probabilities:
+            # imported here: the built-in model's start-up does not need the backends
+            from care.backends.base import expected_score
+
+            value = expected_score(rating.probabilities)
         if value is None:
             value = rating.value
         if value is not None:
@@ -284,7 +288,7 @@ class TrustModel:
                 file=file,
                 fix="re-run `care calibrate` with this version of care",
             )
-        unknown = [name for name in data["signal_names"] if name not in SIGNALS]
+        unknown = [name for name in data.get("signal_names", []) if name not in SIGNALS]
         if unknown:
             raise DataError(
                 f"the calibration uses signals this care does not know: {unknown}",
@@ -292,19 +296,27 @@ class TrustModel:
                 fix="upgrade care, or re-run `care calibrate` with this version",
             )
         domain = data.get("domain")
-        return cls(
-            instrument=data["instrument"],
-            source=data["source"],
-            signal_names=list(data["signal_names"]),
-            intervals={
-                name: ConformalIntervals.from_dict(value)
-                for name, value in data["intervals"].items()
-            },
-            reference=ReferenceScores.from_dict(data["reference"]),
-            domain=None if domain is None else DomainReference.from_dict(domain),
-            evaluation=dict(data.get("evaluation", {})),
-            model=data.get("model"),
-        )
+        try:
+            return cls(
+                instrument=data["instrument"],
+                source=data["source"],
+                signal_names=list(data["signal_names"]),
+                intervals={
+                    name: ConformalIntervals.from_dict(value)
+                    for name, value in data["intervals"].items()
+                },
+                reference=ReferenceScores.from_dict(data["reference"]),
+                domain=None if domain is None else DomainReference.from_dict(domain),
+                evaluation=dict(data.get("evaluation", {})),
+                model=data.get("model"),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise DataError(
+                f"the calibration is incomplete or damaged ({error.__class__.__name__}: "
+                f"{error})",
+                file=file,
+                fix="re-run `care calibrate` (or `care train lite`) with this version of care",
+            ) from None
 
     def save(self, path: str | Path) -> Path:
         """Write as JSON, atomically."""
