@@ -153,3 +153,35 @@ def test_calibrate_refuses_results_without_rated_sessions(tmp_path: Path) -> Non
     assert result.exit_code == 2
     assert "only 0 rated sessions have results" in result.output
     assert not (tmp_path / "c.json").exists()
+
+
+def test_the_runner_writes_and_stores_llm_results_with_their_intervals(
+    calibrated, tmp_path: Path
+) -> None:
+    from care.assessors.calibrated import with_intervals
+    from care.assessors.run import run
+    from care.store import RunStore
+
+    path, _, sessions = calibrated
+    trust = TrustModel.load(path)
+
+    def assessor(level: float):
+        backend = ScriptedBackend(answer=_answer, logprobs=LOGPROBS)
+        inner = LLMAssessor(backend, instrument="wai-sr-client")
+        return backend, with_intervals(inner, trust, level)
+
+    with RunStore(tmp_path / "run.sqlite") as store:
+        backend, wrapped = assessor(0.9)
+        first = list(run(wrapped, sessions[:3], store=store))
+        assert all(result.intervals["level"] == 0.9 for result in first)
+        stored = store.get_assessment(
+            sessions[0].id, **wrapped.result_key(sessions[0]).store_fields()
+        )
+        assert stored.intervals == first[0].intervals and stored.domain == first[0].domain
+        backend, wrapped = assessor(0.9)
+        list(run(wrapped, sessions[:3], store=store))
+        assert not backend.calls  # finished, with intervals at this level: reused
+        backend, wrapped = assessor(0.8)
+        again = list(run(wrapped, sessions[:3], store=store))
+        assert all(result.intervals["level"] == 0.8 for result in again)
+        assert not backend.calls  # re-annotated from the stored items, not re-asked

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -312,25 +311,17 @@ class TrustModel:
             )
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise DataError(
-                f"the calibration is incomplete or damaged ({error.__class__.__name__}: "
-                f"{error})",
+                f"the calibration is incomplete or damaged ({error.__class__.__name__}: {error})",
                 file=file,
                 fix="re-run `care calibrate` (or `care train lite`) with this version of care",
             ) from None
 
     def save(self, path: str | Path) -> Path:
         """Write as JSON, atomically."""
+        from care.output import write_text_atomic
+
         target = Path(path)
-        # The output layer's atomic writer will replace this once it lands on main.
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        try:
-            with open(temporary, "w", encoding="utf-8") as handle:
-                json.dump(self.to_dict(), handle, ensure_ascii=False)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, target)
-        finally:
-            temporary.unlink(missing_ok=True)
+        write_text_atomic(target, json.dumps(self.to_dict(), ensure_ascii=False))
         return target
 
     @classmethod

@@ -180,6 +180,7 @@ class Service:
 
     def _assessor(self, model: str, instrument: str | None) -> Any:
         """The assessor of ``model`` (built once per model and instrument, then kept)."""
+        from care.assessors.calibrated import with_intervals
         from care.assessors.registry import get_assessor
 
         kind = self.models[model].kind
@@ -191,7 +192,7 @@ class Service:
             assessor = get_assessor(self._specs[model] or "care-lite", **options)
             if kind == "llm":
                 assessor.client.check()  # refuses a remote model without the opt-in
-            self._assessors[key] = assessor
+            self._assessors[key] = with_intervals(assessor)  # or say why there are none
         return self._assessors[key]
 
     def _check(self, assessor: Any, sessions: list[Any], instrument: str | None, model: str):
