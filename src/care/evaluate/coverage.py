@@ -97,9 +97,10 @@ def coverage_report(
                 continue
             level = found if found is not None else level
             groups = [clients.get(i) or f"session:{i}" for i in ids]
+            resamples = n_resamples if key in names else 0  # items: only their mean is shown
             scores[key] = {
-                "coverage": _with_ci(covered, groups, n_resamples, confidence, seed),
-                "width": _with_ci(widths, groups, n_resamples, confidence, seed),
+                "coverage": _with_ci(covered, groups, resamples, confidence, seed),
+                "width": _with_ci(widths, groups, resamples, confidence, seed),
                 "n": len(covered),
             }
         domain = domain_counts(assessments, session_ids)
@@ -108,13 +109,10 @@ def coverage_report(
         item_scores = [scores[key] for key in items if key in scores]
         summary = {name: scores[name] for name in names if name in scores}
         if item_scores:
-            summary["items (mean)"] = {
-                "coverage": {
-                    "value": float(np.mean([s["coverage"]["value"] for s in item_scores]))
-                },
-                "width": {"value": float(np.mean([s["width"]["value"] for s in item_scores]))},
-                "n": len(item_scores),
-            }
+            summary[f"items (mean of {len(item_scores)})"] = {
+                kind: {"value": float(np.mean([s[kind]["value"] for s in item_scores]))}
+                for kind in ("coverage", "width")
+            } | {"n": max(s["n"] for s in item_scores)}
         report[system] = {"level": level, "scores": summary, "domain": domain}
     return report or None
 
