@@ -43,7 +43,8 @@ def print_trust_header(console: Console, assessment: SessionAssessment) -> None:
         console.print(f"  [dim]{intervals['level']:.0%} prediction intervals in brackets[/dim]")
     domain = assessment.domain or {}
     if domain.get("in_domain") is False:
-        reasons = "; ".join(str(reason) for reason in domain.get("reasons", []))
+        given = [str(reason) for reason in domain.get("reasons", [])]
+        reasons = "; ".join(given[:3]) + (f"; and {len(given) - 3} more" if len(given) > 3 else "")
         console.print(
             f"  [bold yellow]Warning: out of domain[/bold yellow] (distance "
             f"{domain.get('score')}, threshold {domain.get('threshold')}): this session is "
