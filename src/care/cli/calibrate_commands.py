@@ -71,7 +71,7 @@ def calibrate(
     from care.assessors.trust_report import format_trust_report
     from care.data.io import load_corpus
     from care.evaluate.predictions import read_predictions
-    from care.evaluate.splits import fold_assignments
+    from care.stats import fold_assignments
     from care.features.profile import profile_matrix
     from care.instruments import get_instrument
 
