@@ -150,9 +150,9 @@ function chart(dimensions, scale, intervals, percentiles) {
       label += ` [${band[0].toFixed(2)}, ${band[1].toFixed(2)}]`;
     }
     svg.append(make("text", { x: left + 238, y: y + 12 }, label));
-    const share = percentiles && percentiles[name];
-    if (share !== undefined) {
-      svg.append(make("text", { x: left + 238, y: y + 25, class: "percentile", "font-size": "11" }, percentileText(share)));
+    const rank = percentiles && percentiles[name];
+    if (rank !== undefined && rank !== null) {
+      svg.append(make("text", { x: left + 238, y: y + 25, class: "percentile", "font-size": "11" }, percentileText(rank)));
     }
   });
   svg.setAttribute("aria-label", names.map((n) => `${n} ${dimensions[n]}`).join(", "));
