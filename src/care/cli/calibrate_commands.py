@@ -71,9 +71,9 @@ def calibrate(
     from care.assessors.trust_report import format_trust_report
     from care.data.io import load_corpus
     from care.evaluate.predictions import read_predictions
-    from care.stats import fold_assignments
     from care.features.profile import profile_matrix
     from care.instruments import get_instrument
+    from care.stats import fold_assignments
 
     runs = read_predictions(pred, option="--pred")
     if len(runs) != 1:
