@@ -30,12 +30,7 @@ def check_output_file(
         FileSystemError: The folder cannot be made or the path cannot be examined.
     """
     target = Path(path)
-    try:
-        info = target.stat()
-    except FileNotFoundError:
-        info = None
-    except OSError as error:
-        raise os_error(error, field=field) from None
+    info = _stat(target, field)
     if info is not None:
         if stat.S_ISDIR(info.st_mode):
             raise OutputError(
@@ -82,12 +77,7 @@ def check_output_dir(path: str | Path, *, field: str = "--out-dir", create: bool
         FileSystemError: It cannot be made or written.
     """
     target = Path(path)
-    try:
-        info = target.stat()
-    except FileNotFoundError:
-        info = None
-    except OSError as error:
-        raise os_error(error, field=field) from None
+    info = _stat(target, field)
     if info is not None and not stat.S_ISDIR(info.st_mode):
         raise OutputError(
             "this is a file, not a folder",
@@ -124,19 +114,26 @@ def make_folder(folder: Path, *, field: str | None = None) -> None:
         raise os_error(error, field=field) from None
 
 
+def _stat(path: Path, field: str | None) -> os.stat_result | None:
+    """The path's status, None if it does not exist; other OS errors as one-line errors."""
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise os_error(error, field=field) from None
+
+
 def _check_makeable(folder: Path, field: str | None) -> None:
     """The nearest existing ancestor of ``folder`` must be a folder."""
     current = folder
     while True:
-        try:
-            info = current.stat()
-        except FileNotFoundError:
+        info = _stat(current, field)
+        if info is None:
             if current.parent == current:
                 return
             current = current.parent
             continue
-        except OSError as error:
-            raise os_error(error, field=field) from None
         if not stat.S_ISDIR(info.st_mode):
             raise OutputError(
                 "a part of this path is a file, not a folder",
