@@ -18,6 +18,14 @@ Modes:
 * ``naive``: the same prompts with prefix reuse turned off (for comparison);
 * ``one-pass``: one prompt that rates every item in one answer.
 
+Scoring:
+
+* ``generate`` (default): the model writes its answer, which is read (and re-asked);
+* ``likelihood``: nothing is generated; each option is scored as a continuation of the
+  answer's opening (see :mod:`care.assessors.likelihood`): probabilities over the options,
+  their argmax as ``value``, the expected score; one forward pass per item, no parse
+  failures. ``rationales=True`` then generates the reason line after the chosen option.
+
 With a run store (given to the runner), every item is written as soon as it is rated, and
 items already stored are not asked again.
 """
@@ -48,6 +56,9 @@ from care.results import ItemRating, SessionAssessment
 logger = logging.getLogger(__name__)
 
 MODES = ("per-item", "one-pass", "naive")
+SCORINGS = ("generate", "likelihood")
+#: Fewest answer tokens per item worth generating when the context window is tight.
+MIN_ANSWER_TOKENS = 16
 
 
 class LLMAssessor(Assessor):
@@ -82,6 +93,10 @@ class LLMAssessor(Assessor):
             backends (always for them).
         backend_options: Options for the backend (e.g. ``base_url``, ``adapter``).
         items: Rate only these item ids (default: every item of the instrument).
+        scoring: ``generate`` (read the generated answer) or ``likelihood`` (score the
+            options as continuations; ``mode`` one-pass is then not available).
+        rationales: With ``likelihood``, also generate each item's reason line after the
+            chosen option (``max_new_tokens`` at most).
     """
 
     name = "llm"
@@ -106,8 +121,12 @@ class LLMAssessor(Assessor):
         redact: bool | None = None,
         backend_options: dict[str, Any] | None = None,
         items: list[str] | None = None,
+        scoring: str = "generate",
+        rationales: bool = False,
     ) -> None:
         self.model = model
+        self.scoring = scoring
+        self.rationales = rationales
         self.instrument = instrument
         self.mode = mode
         self.answer_format = answer_format
@@ -133,6 +152,25 @@ class LLMAssessor(Assessor):
                 f"the mode must be one of {list(MODES)}; got {self.mode!r}",
                 field="--mode",
                 fix="use per-item (CARE's prompts with prefix reuse), one-pass or naive",
+            )
+        if self.scoring not in SCORINGS:
+            raise ParameterError(
+                f"the scoring must be one of {list(SCORINGS)}; got {self.scoring!r}",
+                field="--scoring",
+                fix="use generate (read the answer) or likelihood (score the options)",
+            )
+        if self.scoring == "likelihood" and self.mode == "one-pass":
+            raise ParameterError(
+                "likelihood scoring scores each item at its own answer position; one-pass "
+                "has a single answer",
+                field="--mode",
+                fix="use --mode per-item (or naive) with --scoring likelihood",
+            )
+        if self.rationales and self.scoring != "likelihood":
+            raise ParameterError(
+                "--rationales is for likelihood scoring (generate mode always writes them)",
+                field="--rationales",
+                fix="add --scoring likelihood, or leave --rationales out",
             )
         if self.answer_format not in ANSWER_FORMATS:
             raise ParameterError(
@@ -197,8 +235,12 @@ class LLMAssessor(Assessor):
         return get_template(self.perspective_(), self.language or language)
 
     def prompt_version(self, language: str = "en") -> str:
-        """The prompt version recorded with (and keying) results in ``language``."""
-        return self.template(language).prompt_version(self.mode, self.answer_format)
+        """The prompt version recorded with (and keying) results in ``language``; likelihood
+        scoring adds ``:likelihood`` (``:likelihood+rationale`` with rationales)."""
+        version = self.template(language).prompt_version(self.mode, self.answer_format)
+        if self.scoring == "likelihood":
+            version += ":likelihood+rationale" if self.rationales else ":likelihood"
+        return version
 
     @property
     def version(self) -> str:
@@ -283,7 +325,12 @@ class LLMAssessor(Assessor):
         prompted, redactions = self.client.prepare(session) if todo else (session, 0)
         if todo:
             started = time.perf_counter()
-            if self.mode == "one-pass":
+            if self.scoring == "likelihood":
+                fresh = (
+                    (item_id, self._rate_by_likelihood(prompted, instrument, template, item_id))
+                    for item_id in todo
+                )
+            elif self.mode == "one-pass":
                 fresh = self._rate_one_pass(prompted, instrument, template, todo)
             else:
                 fresh = (
@@ -315,6 +362,7 @@ class LLMAssessor(Assessor):
             language=language,
             meta={
                 "mode": self.mode,
+                "scoring": self.scoring,
                 "prompt_version": key.version,
                 "expected_scores": {
                     key_: info["expected"]
@@ -353,8 +401,10 @@ class LLMAssessor(Assessor):
                 }
             else:
                 schema = answer
+        items = len(instrument.items) if one_pass else 1
         return GenerationOptions(
-            max_tokens=self.max_new_tokens * (len(instrument.items) if one_pass else 1),
+            max_tokens=self.max_new_tokens * items,
+            min_tokens=min(self.max_new_tokens, MIN_ANSWER_TOKENS) * items,
             temperature=0.0,
             score_options=tuple(str(v) for v in values) if score and not one_pass else None,
             json_schema=schema,
@@ -444,6 +494,42 @@ class LLMAssessor(Assessor):
             "attempts": attempts,
             "usage": usage.to_dict(),
         }
+
+    # -- likelihood -------------------------------------------------------------------------
+
+    def _rate_by_likelihood(
+        self, session: Session, instrument: Instrument, template: PromptTemplate, item_id: str
+    ) -> tuple[ItemRating, dict[str, Any]]:
+        from care.assessors import likelihood
+        from care.backends.base import BackendError
+
+        messages = template.item_messages(session, instrument, item_id, self.answer_format)
+        options = likelihood.item_options(template, instrument, item_id)
+        reuse = self.mode != "naive"
+        try:
+            scores = self.client.score(
+                messages, likelihood.scoring_options(options, self.answer_format, reuse)
+            )
+        except BackendError as error:
+            return self._backend_failure(session, item_id, error)
+        rating, info = likelihood.rating_from_scores(session, item_id, options, scores)
+        if self.rationales and rating.value is not None:
+            prefix = likelihood.rationale_prefix(
+                template, instrument, item_id, int(rating.value), self.answer_format
+            )
+            request = likelihood.rationale_options(
+                prefix, self.max_new_tokens, self.answer_format, reuse
+            )
+            try:
+                generation = self.generate(messages, request)
+            except BackendError as error:
+                return self._backend_failure(session, item_id, error)
+            likelihood.add_rationale(rating, prefix, generation.text, session)
+            usage = dict(info["usage"])
+            for name, count in generation.usage.to_dict().items():
+                usage[name] = usage.get(name, 0) + count
+            info["usage"] = usage
+        return rating, info
 
     # -- one pass ---------------------------------------------------------------------------
 

@@ -307,6 +307,10 @@ class Backend(ABC):
             "--mode per-item or --scoring likelihood, which need fewer answer tokens",
         )
 
+    def forget_prefix(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """Drop any computation kept for prefix reuse, so that the next prompt starts cold
+        (benchmarks compare modes from the same start)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Free the engine's resources."""
 

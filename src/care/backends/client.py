@@ -18,21 +18,24 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from care.backends.base import (
     Backend,
     BackendError,
+    ContinuationScores,
     Generation,
     GenerationOptions,
     Message,
+    ScoringOptions,
     TransientBackendError,
 )
 from care.data.session import Session
 from care.errors import ParameterError
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class ModelClient:
@@ -119,10 +122,18 @@ class ModelClient:
 
     def generate(self, messages: Sequence[Message], options: GenerationOptions) -> Generation:
         """One generation, retrying transient engine errors with exponential backoff."""
+        return self._call(self.backend.generate, messages, options)
+
+    def score(self, messages: Sequence[Message], options: ScoringOptions) -> ContinuationScores:
+        """Likelihood scores of ``options.continuations`` (nothing generated), retrying
+        transient engine errors as :meth:`generate` does."""
+        return self._call(self.backend.score_continuations, messages, options)
+
+    def _call(self, request: Callable[..., T], *args: Any) -> T:
         delay = self.retry_backoff
         for attempt in range(self.max_retries + 1):
             try:
-                generation = self.backend.generate(messages, options)
+                result = request(*args)
             except TransientBackendError as error:
                 if attempt == self.max_retries:
                     raise
@@ -133,7 +144,7 @@ class ModelClient:
             except BackendError:
                 raise
             self.has_succeeded = True
-            return generation
+            return result
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:

@@ -281,6 +281,10 @@ class LlamaCppBackend(Backend):
             lowered,
         )
 
+    def forget_prefix(self) -> None:
+        if self._llama is not None:
+            self._llama.reset()
+
     def close(self) -> None:
         if self._llama is not None:
             self._llama.close()

@@ -440,6 +440,9 @@ class TransformersBackend(Backend):
                 )
         return results
 
+    def forget_prefix(self) -> None:
+        self._cache = self._cache_ids = None
+
     def close(self) -> None:
         self._model = self._tokenizer = self._cache = self._cache_ids = None
 
