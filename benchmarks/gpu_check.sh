@@ -24,7 +24,7 @@
 # --tiny runs the same script on the CPU with tiny models (a CI test runs it, so that it
 # cannot rot); parts that need a CUDA GPU (vLLM, QLoRA, DeepSpeed, FSDP) are then skipped.
 # Environment: CARE_PYTHON (default .venv/bin/python), CARE_VLLM_PYTHON (an existing vLLM
-# environment's python), GPU_CHECK_BUDGET_S (default 470: the whole run's limit).
+# environment's python), GPU_CHECK_BUDGET_S (the whole run's limit: 470 s; --tiny: 900 s).
 set -u
 cd "$(dirname "$0")/.."
 
@@ -45,12 +45,14 @@ done
 PY="${CARE_PYTHON:-.venv/bin/python}"
 [ -x "$PY" ] || PY="$(command -v python3)"
 BUDGET="${GPU_CHECK_BUDGET_S:-470}"
+[ "$TINY" = 1 ] && BUDGET="${GPU_CHECK_BUDGET_S:-900}"  # a shared CI CPU is slower
 WORK="$OUT/work"
 PARTS="$OUT/parts"
 LOGS="$OUT/logs"
-rm -rf "$PARTS" "$LOGS"
+[ -z "$ONLY" ] && rm -rf "$PARTS" "$LOGS"  # --only keeps the other parts' results
 mkdir -p "$WORK" "$PARTS" "$LOGS"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" TOKENIZERS_PARALLELISM=false
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1  # no weights are downloaded
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 START=$(date +%s)
 ORDER=0
@@ -120,13 +122,15 @@ after() {
 TINYFLAG=""
 [ "$TINY" = 1 ] && TINYFLAG="--tiny"
 SESSION=examples/session_en.json
+PROMPT_TOKENS=1024
+[ "$TINY" = 1 ] && PROMPT_TOKENS=400
 
 part models 90 "" "'$PY' benchmarks/gpu_check_lib.py models --out '$WORK/models' $TINYFLAG"
 
-part data 30 "$(after models)" "
+part data 60 "$(after models)" "
 '$PY' benchmarks/gpu_check_lib.py data --out '$WORK'
 '$PY' -m care sft-data --data '$WORK/rated.jsonl' --score-only --out '$WORK/sft' \
-    --output-format chat --tokenizer '$MODEL' --max-prompt-tokens 1024"
+    --output-format chat --tokenizer '$MODEL' --max-prompt-tokens $PROMPT_TOKENS"
 
 if [ "$TINY" = 1 ]; then
     MODES_ARGS="--tiny --cpu --sessions 1 --transcript-tokens 64 --item-tokens 8 --answer-tokens 4"
@@ -150,9 +154,9 @@ SFT_PREP=""
 part sft 60 "" "$SFT_PREP
 '$PY' benchmarks/sft_gpu.py $TINYFLAG --methods $SFT_METHODS"
 
-TRAIN_ARGS="--data '$WORK/sft/train.jsonl' --max-steps 2 --batch-size 1 --max-length 1024 --save-steps 100"
+TRAIN_ARGS="--data '$WORK/sft/train.jsonl' --max-steps 2 --batch-size 1 --max-length $((PROMPT_TOKENS + 128)) --save-steps 100"
 CHECK_ARGS="--data $SESSION --sessions 1 --turns 6 --tokens 4 --modes likelihood --items 3 --backend-option device=$DEVICE"
-part train-sft-lora 60 "$(after data)" "
+part train-sft-lora 150 "$(after data)" "
 '$PY' -m care train sft --base '$MODEL' --method lora --lora-r 8 $TRAIN_ARGS --out '$WORK/runs/lora'
 '$PY' benchmarks/llm_modes_cpu.py --model 'transformers/$WORK/runs/lora' $CHECK_ARGS --json -"
 

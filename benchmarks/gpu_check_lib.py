@@ -7,7 +7,8 @@
 ``models`` writes randomly initialised models (no weights can be downloaded) with the
 architecture of Llama-3.2-1B (``DIR/llama-3.2-1b``; ``--tiny``: a 2-layer model of the same
 family), in bf16, with the tokenizer and chat template of care's packaged chat model
-(SmolLM2-135M-Instruct; the vocabulary is padded to Llama 3's 128,256 rows). Llama-3.1-8B is
+(SmolLM2-135M-Instruct; the 1B model's vocabulary is padded to Llama 3's 128,256 rows, the tiny
+model keeps the tokenizer's 49,152). Llama-3.1-8B is
 built in memory by ``llm_modes_gpu.py`` and ``sft_gpu.py`` themselves.
 
 ``data`` writes ``DIR/rated.jsonl`` (the example sessions with made-up WAI-SR ratings: a check
@@ -49,7 +50,6 @@ LLAMA_32_1B = {
     "tie_word_embeddings": True,
 }
 TINY = {
-    "vocab_size": 128256,
     "hidden_size": 64,
     "intermediate_size": 128,
     "num_hidden_layers": 2,
@@ -71,6 +71,8 @@ def make_models(out: Path, tiny: bool) -> dict:
     name = "llama-tiny" if tiny else "llama-3.2-1b"
     target = out / name
     hyper = dict(TINY if tiny else LLAMA_32_1B)
+    if tiny:  # the tokenizer's own vocabulary: a CPU pays for every row of the logits
+        hyper["vocab_size"] = len(tokenizer)
     config = transformers.LlamaConfig(
         **hyper,
         bos_token_id=tokenizer.bos_token_id,

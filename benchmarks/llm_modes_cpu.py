@@ -136,6 +136,7 @@ def main() -> None:
         elif provider == "llamacpp":
             options.setdefault("n_threads", args.threads)
         backend = get_backend(spec, **options)
+        backend.context_window()  # loads the model now, outside the timings
         started = time.perf_counter()
         for name in args.modes.split(","):
             rows.extend(run_mode(backend, sessions, name, args))
