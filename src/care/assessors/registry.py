@@ -34,6 +34,8 @@ LLM_OPTIONS = (
     "items",
     "max_retries",
     "retry_backoff",
+    "scoring",
+    "rationales",
 )
 #: Options only the built-in model takes.
 LITE_OPTIONS = ("cut", "evidence_per_direction")

@@ -25,8 +25,9 @@ from care.cli.paths import OUTPUT_FILE
     help="Model file from `care train lite`; default: the built-in model for each "
     "session's language (English, Chinese). Or BACKEND/MODEL to rate with a language model "
     "as CARE does: transformers/PATH-OR-ID, openai/MODEL (with --base-url), vllm/PATH-OR-ID, "
-    "llamacpp/GGUF-PATH, or a provider a plugin adds. transformers/gemma3-270m is a small "
-    "demo model (a base model, far too small for real assessment).",
+    "llamacpp/GGUF-PATH, or a provider a plugin adds. Demo models (tiny, for trying the "
+    "pipeline, far too small for real assessment): transformers/ or llamacpp/ + "
+    "smollm2-135m-instruct (a chat model) or gemma3-270m (a base model).",
 )
 @click.option(
     "--instrument",
@@ -65,6 +66,28 @@ from care.cli.paths import OUTPUT_FILE
     help="LLM models: per-item (CARE's prompt per item, transcript as a shared prefix the "
     "engine computes once), one-pass (all items in one answer) or naive (per-item without "
     "prefix reuse).",
+)
+@click.option(
+    "--scoring",
+    type=click.Choice(["generate", "likelihood"]),
+    default="generate",
+    show_default=True,
+    help="LLM models: generate (the model writes its answer, which is read) or likelihood "
+    "(each option scored as the answer's continuation: probabilities, argmax and expected "
+    "score from one forward pass per item, nothing generated, nothing to fail parsing).",
+)
+@click.option(
+    "--rationales",
+    is_flag=True,
+    help="With --scoring likelihood: also generate each item's reason after the chosen "
+    "option (quotes checked as in generate mode).",
+)
+@click.option(
+    "--n-ctx",
+    type=click.IntRange(256, 10_000_000),
+    default=None,
+    help="llamacpp/ and vllm/ models: the context window in tokens (default: the model's "
+    "own trained context).",
 )
 @click.option(
     "--answer-format",
@@ -132,6 +155,9 @@ def assess(
     batch_size: int,
     store: Path | None,
     mode: str,
+    scoring: str,
+    rationales: bool,
+    n_ctx: int | None,
     answer_format: str,
     base_url: str | None,
     allow_remote: bool,
@@ -161,10 +187,14 @@ def assess(
     backend_options = {
         name: value for name, value in (("base_url", base_url), ("adapter", adapter)) if value
     }
+    if n_ctx is not None:
+        backend_options |= _context_option(model, n_ctx)
     shared: dict[str, Any] = {"instrument": instrument}
     if llm:
         shared |= {
             "mode": mode,
+            "scoring": scoring,
+            "rationales": rationales,
             "answer_format": answer_format,
             "max_new_tokens": max_new_tokens,
             "max_reasks": max_reasks,
@@ -259,3 +289,19 @@ def assess(
 
 
 COMMANDS = [assess]
+
+
+def _context_option(model: str | None, n_ctx: int) -> dict[str, int]:
+    """--n-ctx as the backend's own option (llama.cpp's n_ctx, vLLM's max_model_len)."""
+    from care.errors import ParameterError
+
+    provider = (model or "").partition("/")[0]
+    names = {"llamacpp": "n_ctx", "vllm": "max_model_len"}
+    if provider not in names:
+        raise ParameterError(
+            "--n-ctx sets the context of llamacpp/ and vllm/ models, not of "
+            f"{model or 'the built-in model'}",
+            field="--n-ctx",
+            fix="leave --n-ctx out (transformers models use their trained context)",
+        )
+    return {names[provider]: n_ctx}
