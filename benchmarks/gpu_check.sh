@@ -189,7 +189,7 @@ VPY_OK="$VLLM_SKIP"
 [ -z "$VPY_OK" ] && VPY_OK="$(after vllm-env)"
 
 part vllm-modes 90 "$VPY_OK" \
-    "'$VPY' benchmarks/llm_modes_gpu.py --engine vllm --sessions 32 --json '$WORK/vllm-modes.json'
+    "'$VPY' benchmarks/llm_modes_gpu.py --engine vllm --isolate --sessions 32 --json '$WORK/vllm-modes.json'
 cat '$WORK/vllm-modes.json' | '$VPY' -c 'import json,sys; [print(json.dumps(r)) for r in json.load(sys.stdin)]'"
 
 part vllm-assess 60 "${VPY_OK:-$(after models)}" \
