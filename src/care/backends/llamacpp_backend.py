@@ -223,6 +223,9 @@ class LlamaCppBackend(Backend):
             llama.n_tokens = len(prompt)  # the next eval drops the continuation again
             scores = [float(rows[i][token]) for i, token in enumerate(tail)]
             logprobs[continuation] = math.fsum(scores[len(tail) - own :])
+        # The logits held are no longer those of the prompt's last position: make
+        # llama-cpp-python's own generation evaluate it again rather than sample from them.
+        llama._requires_eval = True
         counts = {continuation: own for continuation, (_, own) in tails.items()}
         return ContinuationScores(logprobs, counts, Usage(len(prompt) + fed, 0, cached))
 
