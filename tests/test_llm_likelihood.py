@@ -50,14 +50,14 @@ def test_json_answers_are_scored_after_the_choice_key() -> None:
 
 def test_rationales_are_generated_after_the_chosen_option() -> None:
     backend = ScriptedBackend(
-        scores=SCORES, answer=lambda messages, options: 'You said "it helps to say it".'
+        scores=SCORES, answer=lambda messages, options: 'You said "It helps to say it".'
     )
     result = _assess(backend, rationales=True)
     generations = [o for _, o in backend.calls if isinstance(o, GenerationOptions)]
     assert len(generations) == 2
     assert generations[0].answer_prefix == "4. Very often\n"
     rating = result.items["item1"]
-    assert rating.rationale == 'You said "it helps to say it".'
+    assert rating.rationale == 'You said "It helps to say it".'
     assert rating.evidence and rating.evidence[0].verbatim
     assert rating.raw_output.startswith("4. Very often\n")
 

@@ -14,10 +14,10 @@ with its quotes checked against the transcript as in generate mode.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from care.assessors.parsing import verify_quotes
 from care.backends.base import (
     ContinuationScores,
     GenerationOptions,
@@ -26,6 +26,7 @@ from care.backends.base import (
     option_probabilities,
 )
 from care.data.session import Session
+from care.evidence import verify_quotes
 from care.instruments import Instrument
 from care.prompts import PromptTemplate
 from care.results import ItemRating
@@ -130,6 +131,31 @@ def rationale_options(
         answer_prefix=prefix,
         reuse_prefix=reuse,
     )
+
+
+def write_rationale(
+    generate: Callable[[list[dict[str, str]], GenerationOptions], Any],
+    messages: list[dict[str, str]],
+    rating: ItemRating,
+    info: dict[str, Any],
+    template: PromptTemplate,
+    instrument: Instrument,
+    session: Session,
+    *,
+    answer_format: str,
+    max_new_tokens: int,
+    reuse: bool,
+) -> None:
+    """Generate the reason after ``rating``'s chosen option with ``generate`` (the model
+    client's), put it on ``rating`` and add its tokens to ``info["usage"]``."""
+    value = int(rating.value or 0)
+    prefix = rationale_prefix(template, instrument, rating.item_id, value, answer_format)
+    generation = generate(messages, rationale_options(prefix, max_new_tokens, answer_format, reuse))
+    add_rationale(rating, prefix, generation.text, session)
+    usage = dict(info["usage"])
+    for name, count in generation.usage.to_dict().items():
+        usage[name] = usage.get(name, 0) + count
+    info["usage"] = usage
 
 
 def add_rationale(rating: ItemRating, prefix: str, text: str, session: Session) -> None:

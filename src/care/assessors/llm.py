@@ -514,21 +514,14 @@ class LLMAssessor(Assessor):
             return self._backend_failure(session, item_id, error)
         rating, info = likelihood.rating_from_scores(session, item_id, options, scores)
         if self.rationales and rating.value is not None:
-            prefix = likelihood.rationale_prefix(
-                template, instrument, item_id, int(rating.value), self.answer_format
-            )
-            request = likelihood.rationale_options(
-                prefix, self.max_new_tokens, self.answer_format, reuse
-            )
             try:
-                generation = self.generate(messages, request)
+                likelihood.write_rationale(
+                    self.generate, messages, rating, info, template, instrument, session,
+                    answer_format=self.answer_format, max_new_tokens=self.max_new_tokens,
+                    reuse=reuse,
+                )  # fmt: skip
             except BackendError as error:
                 return self._backend_failure(session, item_id, error)
-            likelihood.add_rationale(rating, prefix, generation.text, session)
-            usage = dict(info["usage"])
-            for name, count in generation.usage.to_dict().items():
-                usage[name] = usage.get(name, 0) + count
-            info["usage"] = usage
         return rating, info
 
     # -- one pass ---------------------------------------------------------------------------
