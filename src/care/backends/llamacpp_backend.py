@@ -58,7 +58,9 @@ class LlamaCppOptions(BaseModel):
     n_ctx: int | None = Field(
         None, ge=256, description="Context length in tokens (default: the model's own)."
     )
-    n_threads: int | None = Field(None, ge=1, description="CPU threads (default: all).")
+    n_threads: int | None = Field(
+        None, ge=1, description="CPU threads (default: $OMP_NUM_THREADS, else every core)."
+    )
     n_gpu_layers: int = Field(0, description="Layers to offload to a GPU (-1: all).")
 
 
@@ -102,7 +104,7 @@ class LlamaCppBackend(Backend):
                 llama = llama_cpp.Llama(
                     model_path=str(self.model_path()),
                     n_ctx=self.config.n_ctx or 0,  # 0: the model's trained context
-                    n_threads=self.config.n_threads or os.cpu_count(),
+                    n_threads=self.config.n_threads or default_threads(),
                     n_gpu_layers=self.config.n_gpu_layers,
                     verbose=False,
                 )
@@ -293,6 +295,15 @@ class LlamaCppBackend(Backend):
             self._llama.close()
             self._llama = None
             self._formatter = None
+
+
+def default_threads() -> int:
+    """``$OMP_NUM_THREADS`` where set (a machine shared with other jobs: llama.cpp's threads
+    wait for each other, so more threads than free cores is slower), else every core."""
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
+    except ValueError:
+        return os.cpu_count() or 1
 
 
 def option_value_start(text: str, options: Sequence[str]) -> int | None:
