@@ -137,13 +137,13 @@ if [ "$TINY" = 1 ]; then
 else
     MODES_ARGS="--sessions 4"
 fi
-part transformers-modes 60 "" \
+part transformers-modes 120 "" \
     "'$PY' benchmarks/llm_modes_gpu.py --engine transformers $MODES_ARGS --json '$WORK/transformers-modes.json'
 cat '$WORK/transformers-modes.json' | '$PY' -c 'import json,sys; [print(json.dumps(r)) for r in json.load(sys.stdin)]'"
 
 ASSESS_ARGS="--data $SESSION --sessions 1 --turns 20 --tokens 16 --modes per-item,one-pass,likelihood"
 [ "$TINY" = 1 ] && ASSESS_ARGS="--data $SESSION --sessions 1 --turns 6 --tokens 4 --modes per-item,one-pass,likelihood --items 3"
-part care-assess 45 "$(after models)" \
+part care-assess 90 "$(after models)" \
     "'$PY' benchmarks/llm_modes_cpu.py --model 'transformers/$MODEL' --backend-option device=$DEVICE \
     --backend-option dtype=$DTYPE $ASSESS_ARGS --json -"
 
@@ -151,12 +151,12 @@ SFT_METHODS="lora,qlora"
 [ "$TINY" = 1 ] && SFT_METHODS="lora"
 SFT_PREP=""
 [ "$CUDA" = 1 ] && SFT_PREP="'$PY' -c 'import bitsandbytes' 2>/dev/null || '$PY' -m pip install -q bitsandbytes"
-part sft 60 "" "$SFT_PREP
+part sft 180 "" "$SFT_PREP
 '$PY' benchmarks/sft_gpu.py $TINYFLAG --methods $SFT_METHODS"
 
 TRAIN_ARGS="--data '$WORK/sft/train.jsonl' --max-steps 2 --batch-size 1 --max-length $((PROMPT_TOKENS + 128)) --save-steps 100"
 CHECK_ARGS="--data $SESSION --sessions 1 --turns 6 --tokens 4 --modes likelihood --items 3 --backend-option device=$DEVICE"
-part train-sft-lora 150 "$(after data)" "
+part train-sft-lora 180 "$(after data)" "
 '$PY' -m care train sft --base '$MODEL' --method lora --lora-r 8 $TRAIN_ARGS --out '$WORK/runs/lora'
 '$PY' benchmarks/llm_modes_cpu.py --model 'transformers/$WORK/runs/lora' $CHECK_ARGS --json -"
 

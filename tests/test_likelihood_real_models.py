@@ -53,7 +53,12 @@ def test_every_item_is_scored_and_the_probabilities_sum_to_one(engine, name, tur
     ],
 )
 def test_prefix_reuse_gives_the_same_expected_scores(engine, name) -> None:
+    """transformers (float32) gives the same scores to 1e-5. llama.cpp's quantized kernels
+    depend on how the prompt is split into batches (a reused prefix, then the rest, against
+    the whole prompt at once): its expected scores differ by up to about 1e-3 (measured:
+    1.0e-3 for SmolLM2's Q4_1), so it is held to 2e-3."""
     backend = ENGINES[engine](name)
+    tolerance = 2e-3 if engine == "llamacpp" else 1e-3
     session = example_session(6)
     items = ["item1", "item2", "item7"]
     results = {}
@@ -65,7 +70,7 @@ def test_prefix_reuse_gives_the_same_expected_scores(engine, name) -> None:
     assert reused.meta["usage"]["cached_tokens"] > 0 == naive.meta["usage"]["cached_tokens"]
     for item_id in items:
         assert reused.meta["expected_scores"][item_id] == pytest.approx(
-            naive.meta["expected_scores"][item_id], abs=1e-3
+            naive.meta["expected_scores"][item_id], abs=tolerance
         )
 
 
