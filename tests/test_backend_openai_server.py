@@ -205,7 +205,12 @@ def test_likelihood_scoring_through_the_server_matches_in_process_llamacpp(
         total = math.fsum(math.exp(v) for v in scores.logprobs.values())
         return [math.exp(scores.logprobs[o]) / total for o in OPTIONS]
 
-    assert probabilities(top) == pytest.approx(probabilities(local), abs=1e-2)
+    # The server sees only its top 20 first tokens: options among them get the log-probability
+    # the engine computes in-process; the others -inf, and the scores say they are inexact.
+    seen = [o for o in OPTIONS if math.isfinite(top.logprobs[o])]
+    assert seen and top.exact == (len(seen) == len(OPTIONS))
+    for option in seen:
+        assert top.logprobs[option] == pytest.approx(local.logprobs[option], abs=2e-2)
     # Echo scoring renders the chat template locally (the model's tokenizer) and reads the
     # prompt log-probabilities the server echoes: exact for any option, also "Fairly often".
     from care.backends.demo_models import prepare_demo_model

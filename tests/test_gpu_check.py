@@ -32,7 +32,7 @@ def test_the_tiny_gpu_check_passes_on_the_cpu(tmp_path: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=1500,
+        timeout=1500,  # the script's own --tiny budget is 1200 s
     )
     report = json.loads((out / "gpu_check.json").read_text(encoding="utf-8"))
     parts = {part["part"]: part for part in report["parts"]}

@@ -255,11 +255,10 @@ class OpenAIBackend(Backend):
                 field="--scoring",
                 fix="use echo scoring (backend option tokenizer=DIR) or --scoring generate",
             )
+        usage = self._usage(response.usage)
+        usage.completion_tokens = 0  # the one token the API insists on is not used
         return ContinuationScores(
-            logprobs,
-            dict.fromkeys(options.continuations, 1),
-            self._usage(response.usage),
-            exact=not unseen,
+            logprobs, dict.fromkeys(options.continuations, 1), usage, exact=not unseen
         )
 
     def _render(self, messages: Sequence[Message]) -> str:
