@@ -207,10 +207,12 @@ def test_likelihood_scoring_through_the_server_matches_in_process_llamacpp(
 
     # The server sees only its top 20 first tokens: options among them get the log-probability
     # the engine computes in-process; the others -inf, and the scores say they are inexact.
+    # (The server's context of 2048 changes llama.cpp's quantized arithmetic slightly: the
+    # same model in-process, with its own 8192, differs by about 0.02 in log-probability.)
     seen = [o for o in OPTIONS if math.isfinite(top.logprobs[o])]
     assert seen and top.exact == (len(seen) == len(OPTIONS))
     for option in seen:
-        assert top.logprobs[option] == pytest.approx(local.logprobs[option], abs=2e-2)
+        assert top.logprobs[option] == pytest.approx(local.logprobs[option], abs=5e-2)
     # Echo scoring renders the chat template locally (the model's tokenizer) and reads the
     # prompt log-probabilities the server echoes: exact for any option, also "Fairly often".
     from care.backends.demo_models import prepare_demo_model
@@ -219,7 +221,9 @@ def test_likelihood_scoring_through_the_server_matches_in_process_llamacpp(
         "smollm2", base_url=chat_server, tokenizer=str(prepare_demo_model(CHAT_MODEL))
     )
     echoed = echo.score_continuations(_chat_prompt(), options)
-    assert probabilities(echoed) == pytest.approx(probabilities(local), abs=1e-2)
+    assert probabilities(echoed) == pytest.approx(probabilities(local), abs=2e-2)
+    for option in seen:  # one server, two ways to read the same position
+        assert echoed.logprobs[option] == pytest.approx(top.logprobs[option], abs=5e-2)
     words = echo.score_continuations(
         _chat_prompt(), ScoringOptions(continuations=("Seldom", "Fairly often"))
     )

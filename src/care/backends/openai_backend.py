@@ -311,12 +311,9 @@ class OpenAIBackend(Backend):
                     fix="start the server with prompt log-probabilities (llama.cpp: "
                     "--logits_all true), or use top-logprobs scoring or --scoring generate",
                 )
-            own = [
-                logprob
-                for offset, logprob in zip(echoed.text_offset, echoed.token_logprobs, strict=False)
-                if len(prompt) <= offset < len(prompt) + len(continuation)
-            ]
-            if not own or any(value is None for value in own):
+            generated = (response.usage.completion_tokens or 0) if response.usage else 0
+            own = _trailing_logprobs(echoed.tokens, echoed.token_logprobs, generated, continuation)
+            if own is None:
                 raise ScoringUnsupportedError(
                     "the server's echoed tokens do not line up with the option's text",
                     field="--scoring",
@@ -338,6 +335,26 @@ class OpenAIBackend(Backend):
             usage.completion_tokens or 0,
             (getattr(details, "cached_tokens", None) or 0) if details else 0,
         )
+
+
+def _trailing_logprobs(
+    tokens: Sequence[str], logprobs: Sequence[float | None], generated: int, text: str
+) -> list[float] | None:
+    """The log-probabilities of the echoed prompt's last tokens that spell ``text`` (the
+    ``generated`` tokens after the prompt left out), or None where they do not."""
+    end = len(tokens) - generated
+    joined, own = "", []
+    for index in range(end - 1, -1, -1):
+        joined = tokens[index] + joined
+        value = logprobs[index]
+        if value is None:
+            return None
+        own.append(value)
+        if joined == text:
+            return own
+        if len(joined) >= len(text):
+            return None
+    return None
 
 
 def option_logprobs_from_tokens(
