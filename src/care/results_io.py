@@ -1,8 +1,10 @@
 """Reading assessment results back: one reader for results files and run stores.
 
 :meth:`care.results.Assessments.read` delegates here. A source is a results file (JSON
-Lines as written by ``care assess --out``, gzipped or not), a run store (the SQLite file
-of ``care assess --store``), or an open :class:`~care.store.RunStore`. Every record is
+Lines as written by ``care assess --out``, gzipped or not), Parquet results (the folder of
+parts of ``care assess --out results.parquet``, or one Parquet file of that schema, see
+:mod:`care.output.parquet_results`), a run store (the SQLite file of ``care assess
+--store``), or an open :class:`~care.store.RunStore`. Every record is
 checked the same way whatever its source (a known instrument, one instrument throughout,
 item values on their scales), and comes back whole: values, probabilities, rationales,
 evidence, raw outputs, errors and meta, as they were written.
@@ -13,7 +15,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +80,8 @@ def read_assessments(
     """Read and check the assessments of a results file or a run store.
 
     Args:
-        source: A results file (JSON Lines, may be gzipped), a run store file, or an open
-            :class:`~care.store.RunStore`.
+        source: A results file (JSON Lines, may be gzipped), Parquet results (a folder of
+            parts or one file), a run store file, or an open :class:`~care.store.RunStore`.
         instrument: The instrument every record must be on; None takes the first
             record's.
         model: Only the records of this model (a run store may hold several).
@@ -101,6 +103,10 @@ def read_assessments(
         expected = instrument if isinstance(instrument, Instrument) else get_instrument(instrument)
     if not isinstance(source, str | Path):
         return _read_store(source, str(getattr(source, "path", "run store")), expected, model)
+    from care.output.parquet_results import is_parquet_results
+
+    if is_parquet_results(source):
+        return _read_parquet(Path(source), expected, model)
     path = existing_file(source, "results file", option)
     if is_run_store(path):
         return _read_store_file(path, expected, model)
@@ -110,33 +116,32 @@ def read_assessments(
 # -------------------------------------------------------------------- results files
 
 
+def _lines(handle: Iterable[str]) -> Iterator[tuple[str, str]]:
+    for number, line in enumerate(handle, start=1):
+        if line.strip():
+            yield f"line {number}", line
+
+
+def _parquet_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    from care.output.parquet_results import iter_parquet_results
+
+    for number, record in enumerate(iter_parquet_results(path), start=1):
+        yield f"row {number}", record
+
+
+def _read_parquet(
+    path: Path, expected: Instrument | None, model: str | None
+) -> list[SessionAssessment]:
+    return _read_records(_parquet_rows(path), str(path), expected, model)
+
+
 def _read_jsonl(
     path: Path, expected: Instrument | None, model: str | None
 ) -> list[SessionAssessment]:
     file = str(path)
-    assessments: list[SessionAssessment] = []
-    lines: dict[str, int] = {}
     try:
-        handle = open_text(path)
-        with handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                assessment = _parse_record(line, file, f"line {number}", expected)
-                if expected is None:
-                    expected = get_instrument(assessment.instrument)
-                if assessment.session_id in lines:
-                    raise DataError(
-                        f"session {assessment.session_id!r} is listed a second time (first on "
-                        f"line {lines[assessment.session_id]})",
-                        file=file,
-                        record=f"line {number}",
-                        field="session_id",
-                        fix="keep one record per session: results of different runs belong "
-                        "in different files",
-                    )
-                lines[assessment.session_id] = number
-                assessments.append(assessment)
+        with open_text(path) as handle:
+            return _read_records(_lines(handle), file, expected, model)
     except UnicodeDecodeError:
         raise DataError(
             "the file is not UTF-8 text",
@@ -149,6 +154,33 @@ def _read_jsonl(
             file=file,
             fix="check that it is a complete, readable results file",
         ) from None
+
+
+def _read_records(
+    records: Iterable[tuple[str, str | dict[str, Any]]],
+    file: str,
+    expected: Instrument | None,
+    model: str | None,
+) -> list[SessionAssessment]:
+    """The checked assessments of ``(label, line or record)`` pairs, one per session."""
+    assessments: list[SessionAssessment] = []
+    places: dict[str, str] = {}
+    for label, record in records:
+        assessment = _parse_record(record, file, label, expected)
+        if expected is None:
+            expected = get_instrument(assessment.instrument)
+        if assessment.session_id in places:
+            raise DataError(
+                f"session {assessment.session_id!r} is listed a second time (first on "
+                f"{places[assessment.session_id]})",
+                file=file,
+                record=label,
+                field="session_id",
+                fix="keep one record per session: results of different runs belong "
+                "in different files",
+            )
+        places[assessment.session_id] = label
+        assessments.append(assessment)
     if not assessments:
         raise DataError(
             "the results file holds no records",
@@ -168,11 +200,11 @@ def _read_jsonl(
 
 
 def _parse_record(
-    line: str, file: str, label: str, expected: Instrument | None
+    line: str | dict[str, Any], file: str, label: str, expected: Instrument | None
 ) -> SessionAssessment:
     where = {"file": file, "record": label}
     try:
-        record: Any = json.loads(line)
+        record: Any = line if isinstance(line, dict) else json.loads(line)
     except json.JSONDecodeError as error:
         raise DataError(
             f"not valid JSON ({error.msg} at column {error.colno})",

@@ -101,17 +101,29 @@ def show(file: Path, session_id: str | None, limit: int | None, **options: objec
 @click.option(
     "--to",
     "output_format",
-    type=click.Choice(["jsonl", "json", "csv", "txt"]),
+    type=click.Choice(["jsonl", "json", "csv", "txt", "parquet"]),
     default=None,
     help="Output format; taken from TARGET's extension when not given.",
 )
 @input_options
 def convert(source: Path, target: Path, output_format: str | None, **options: object) -> None:
-    """Convert sessions between formats (to native JSONL, JSON, CSV or plain text)."""
+    """Convert sessions between formats (to native JSONL, JSON, CSV, plain text or Parquet).
+
+    SOURCE may be in any format care reads, Parquet included.
+    """
     from care.data.io import load_corpus, save_corpus
 
     corpus = load_corpus(source, **loader_arguments(**options))  # type: ignore[arg-type]
-    save_corpus(corpus, target, format=output_format)
+    if output_format == "parquet" or (
+        output_format is None and target.name.lower().endswith(".parquet")
+    ):
+        from care.data.io.parquet import write_sessions_parquet
+        from care.output.atomic import atomic_write
+
+        with atomic_write(target, "wb") as handle:  # a kill leaves the old file or the new
+            write_sessions_parquet(corpus, handle)
+    else:
+        save_corpus(corpus, target, format=output_format)
     click.echo(f"wrote {len(corpus)} sessions to {target}")
 
 

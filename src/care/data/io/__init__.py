@@ -10,6 +10,8 @@ annomi     AnnoMI CSV (:mod:`.annomi`)
 csv        a CSV table, one turn per row, with a column mapping (:mod:`.csv_table`)
 tsv        the same, tab-separated
 text       plain-text transcripts with speaker prefixes (:mod:`.plaintext`)
+parquet    one row per session, nested turns and ratings (:mod:`.parquet`; binary, so
+           told by its content, ``PAR1``, not detected as text)
 ========== ===============================================================================
 
 Any file may be gzip-compressed (recognised by content, not name). Text must be UTF-8
@@ -30,7 +32,8 @@ How the format of a file is told from its content (:func:`detect_format`):
 4. Anything else is ambiguous: a :class:`~care.errors.DataError` asks for ``--format``.
 
 Directories are searched recursively for ``.jsonl``, ``.json``, ``.csv``, ``.tsv`` and
-``.txt`` files (each optionally ``.gz``), in sorted order; hidden files are skipped.
+``.txt`` files (each optionally ``.gz``) and ``.parquet`` files, in sorted order; hidden files
+are skipped. :func:`~care.data.io.stream.iter_sessions` reads the same inputs lazily.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from care.data.io.kokorochat import parse_kokorochat
 from care.data.io.native import dumps_line, parse_native, session_to_record
 from care.data.io.plaintext import format_transcript, parse_text
 from care.data.io.registry import FORMAT_ALIASES, SESSION_FORMATS, plain_reader
+from care.data.io.stream import is_parquet
 from care.data.io.text_files import read_text
 from care.data.language import unknown_language
 from care.data.session import Session, merge_consecutive_turns
@@ -82,6 +86,8 @@ Reader = Callable[..., tuple[list[Session], list[Problem]]]
 
 SUFFIXES: tuple[str, ...] = (".jsonl", ".json", ".csv", ".tsv", ".txt")
 """File name endings read from directories (each also with ``.gz``)."""
+PARQUET_SUFFIX = ".parquet"
+"""Parquet session files (:mod:`care.data.io.parquet`), also read from directories."""
 
 
 class _Readers(Mapping[str, Reader]):
@@ -113,6 +119,8 @@ def _options_of(name: str) -> set[str]:
 def _format_name(format: str | None) -> str | None:
     if format is None:
         return None
+    if format.strip().lower() == "parquet":
+        return "parquet"
     name = FORMAT_ALIASES.get(format.strip().lower(), format.strip().lower())
     if name not in FORMATS:
         raise ParameterError(
@@ -125,6 +133,7 @@ def _format_name(format: str | None) -> str | None:
 
 def _check_options(format: str | None, options: dict[str, Any]) -> None:
     known = {name: _options_of(name) for name in FORMATS}
+    known["parquet"] = set()
     for option in options:
         accepting = [name for name, accepted in known.items() if option in accepted]
         if format is not None and option not in known[format]:
@@ -154,8 +163,10 @@ def _as_paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:
 
 
 def _is_session_file(path: Path) -> bool:
-    name = path.name.lower().removesuffix(".gz")
-    return name.endswith(SUFFIXES) and not path.name.startswith(".")
+    name = path.name.lower()
+    return (
+        name.removesuffix(".gz").endswith(SUFFIXES) or name.endswith(PARQUET_SUFFIX)
+    ) and not path.name.startswith(".")
 
 
 def _expand(paths: list[Path]) -> tuple[list[Path], list[Problem]]:
@@ -217,6 +228,10 @@ def _read_file(
     options: dict[str, Any],
 ) -> tuple[list[tuple[Session, str]], list[Problem]]:
     name = str(path)
+    if format == "parquet" or (format is None and is_parquet(path)):
+        from care.data.io.parquet import read_parquet_located
+
+        return read_parquet_located(path, language=language)
     limit = options.get("limit")
     head = None
     if isinstance(limit, int) and format in (None, "kokorochat"):
@@ -450,6 +465,7 @@ _SAVE_FORMATS = {
     "tsv": "tsv",
     "text": "text",
     "txt": "text",
+    "parquet": "parquet",
 }
 _SUFFIX_FORMATS = {
     ".jsonl": "native",
@@ -457,6 +473,7 @@ _SUFFIX_FORMATS = {
     ".csv": "csv",
     ".tsv": "tsv",
     ".txt": "text",
+    ".parquet": "parquet",
 }
 
 
@@ -470,9 +487,10 @@ def save_corpus(
         path: The file to write; a name ending in ``.gz`` is gzip-compressed.
         format: ``native`` (JSON Lines, everything kept), ``json`` (a JSON array of native
             records), ``csv``/``tsv`` (one row per turn; session meta and ratings are not
-            written), or ``text`` (plain transcripts with ``=== session <id> ===`` lines;
-            only roles, times and texts). Told from the file name (``.jsonl``, ``.json``,
-            ``.csv``, ``.tsv``, ``.txt``) when None.
+            written), ``text`` (plain transcripts with ``=== session <id> ===`` lines;
+            only roles, times and texts), or ``parquet`` (everything kept, see
+            :mod:`care.data.io.parquet`; never gzipped). Told from the file name
+            (``.jsonl``, ``.json``, ``.csv``, ``.tsv``, ``.txt``, ``.parquet``) when None.
 
     Returns:
         The path written.
@@ -498,6 +516,13 @@ def save_corpus(
                 field="format",
                 fix=f"use one of {', '.join(_SAVE_FORMATS)}",
             )
+    if chosen == "parquet":
+        from care.data.io.parquet import write_sessions_parquet
+        from care.output.atomic import atomic_write
+
+        with atomic_write(target, "wb") as handle:  # streamed, a row group at a time
+            write_sessions_parquet(corpus, handle)
+        return target
     sessions = list(corpus)
     if chosen == "native":
         content = "".join(dumps_line(session_to_record(session)) + "\n" for session in sessions)

@@ -1,0 +1,305 @@
+"""Read sessions lazily, one at a time, so that a corpus of any size fits in memory.
+
+:func:`iter_sessions` is the streaming counterpart of :func:`~care.data.io.load_corpus`:
+
+* JSON Lines files (care's native ``.jsonl`` and KokoroChat), plain or gzip-compressed, are
+  read line by line: memory holds one session at a time, however large the file;
+* Parquet session files (:mod:`care.data.io.parquet`) are read one row group at a time;
+* every other format (CSV, plain text, JSON arrays, ESConv, AnnoMI) is read one file at a
+  time, so a corpus in those formats streams when it is split into several files.
+
+Inputs may be files, folders (read recursively, as :func:`~care.data.io.load_corpus` reads
+them) and glob patterns (``shards/*.jsonl.gz``).
+
+Each session gets the per-session checks of :func:`~care.data.validation.validate_sessions`
+(ratings on their instrument's scale, roles, texts). A duplicate session id is not checked
+here, since that would keep every id in memory: ``care validate`` checks it.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import io
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from care.data.io.text_files import read_text
+from care.data.session import Session, merge_consecutive_turns
+from care.data.validation import validate_sessions
+from care.errors import DataError, Problem
+
+__all__ = [
+    "LINE_FORMATS",
+    "SessionSource",
+    "expand_inputs",
+    "iter_located_sessions",
+    "iter_sessions",
+    "parse_session_line",
+    "plan_sources",
+]
+
+LINE_FORMATS = ("native", "kokorochat")
+"""Formats with one session per line, read line by line."""
+
+_GLOB_CHARACTERS = set("*?[")
+
+
+def expand_inputs(paths: str | Path | Sequence[str | Path]) -> list[Path]:
+    """The session files named by files, folders and glob patterns, in order.
+
+    Raises:
+        DataError: A path does not exist, a pattern matches nothing, or a folder holds no
+            session files; every such problem is listed.
+    """
+    from care.data.io import _as_paths, _expand
+
+    given = _as_paths(paths)
+    concrete: list[Path] = []
+    problems: list[Problem] = []
+    for path in given:
+        text = str(path)
+        if not path.exists() and _GLOB_CHARACTERS & set(text):
+            matches = sorted(Path(match) for match in glob.glob(text, recursive=True))
+            if not matches:
+                problems.append(
+                    Problem("the pattern matches no file", file=text, fix="check the pattern")
+                )
+            concrete.extend(matches)
+        else:
+            concrete.append(path)
+    files, found = _expand(concrete) if concrete else ([], [])
+    problems.extend(found)
+    if problems:
+        raise DataError.from_problems(problems)
+    return files
+
+
+def is_parquet(path: Path) -> bool:
+    """Whether ``path`` is a Parquet file (by its magic bytes, else its name)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4) == b"PAR1"
+    except OSError:
+        return path.name.lower().endswith(".parquet")
+
+
+class SessionSource:
+    """One input file and how it is read: ``mode`` is ``"lines"`` (one session per line),
+    ``"parquet"`` or ``"file"`` (the whole file at once); ``format`` is the reader's name."""
+
+    def __init__(self, path: Path, format: str, mode: str) -> None:
+        self.path = path
+        self.format = format
+        self.mode = mode
+
+    def __repr__(self) -> str:
+        return f"SessionSource({str(self.path)!r}, {self.format!r}, {self.mode!r})"
+
+
+def plan_sources(
+    paths: str | Path | Sequence[str | Path],
+    *,
+    format: str | None = None,
+    encoding: str | None = None,
+) -> list[SessionSource]:
+    """How each input file will be read (its format is detected from its first lines).
+
+    Raises:
+        DataError: A path is missing or a file's format cannot be told.
+        ParameterError: The format is unknown.
+    """
+    from care.data.io import _format_name, detect_format
+
+    name = _format_name(format) if format not in (None, "parquet") else format
+    sources = []
+    problems: list[Problem] = []
+    for path in expand_inputs(paths):
+        if name == "parquet" or (name is None and is_parquet(path)):
+            sources.append(SessionSource(path, "parquet", "parquet"))
+            continue
+        chosen = name
+        if chosen is None:
+            head, found = read_text(path, encoding=encoding, max_lines=2)
+            if head is None:
+                problems.extend(found)
+                continue
+            try:
+                chosen = detect_format(path, head)
+            except DataError as error:
+                problems.extend(error.problems)
+                continue
+        mode = "lines" if _reads_by_line(path, chosen, encoding) else "file"
+        sources.append(SessionSource(path, chosen, mode))
+    if problems:
+        raise DataError.from_problems(problems)
+    return sources
+
+
+def _reads_by_line(path: Path, format: str, encoding: str | None) -> bool:
+    if format not in LINE_FORMATS or encoding not in (None, "utf-8", "utf8", "utf-8-sig"):
+        return False
+    if format == "kokorochat":
+        return True
+    name = path.name.lower().removesuffix(".gz")
+    return name.endswith(".jsonl")
+
+
+def open_binary(path: Path) -> BinaryIO:
+    """``path`` opened for reading bytes, gunzipped when its content is gzip."""
+    handle = open(path, "rb")  # noqa: SIM115 - returned open, closed by the caller
+    if handle.peek(2)[:2] == b"\x1f\x8b":  # type: ignore[attr-defined]
+        return gzip.GzipFile(fileobj=handle)  # type: ignore[return-value]
+    return handle  # type: ignore[return-value]
+
+
+def iter_lines(handle: BinaryIO, *, file: str) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` for each line of UTF-8 JSON Lines, split on ``\\n`` only
+    (JSON strings may hold U+2028 and other characters other splitters break on)."""
+    number = 0
+    for raw in handle:
+        number += 1
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        if not raw.strip():
+            continue
+        try:
+            yield number, raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise DataError(
+                "the line is not valid UTF-8",
+                file=file,
+                record=f"line {number}",
+                fix="save the file as UTF-8, or pass --encoding",
+            ) from None
+
+
+def parse_session_line(
+    line: str,
+    *,
+    format: str,
+    file: str,
+    line_number: int,
+    language: str | None = None,
+    **options: Any,
+) -> tuple[Session | None, list[Problem]]:
+    """Parse one line of a JSON Lines session file (native or KokoroChat).
+
+    Returns the session (None when it cannot be built) and every problem found, each
+    naming ``file`` and ``line {line_number}``; the per-session checks of
+    :func:`~care.data.validation.validate_sessions` are included.
+    """
+    from care.data.io.registry import SESSION_FORMATS
+
+    where = f"line {line_number}"
+    located, problems = SESSION_FORMATS[format].read_located(
+        line, file=file, language=language, **options
+    )
+    problems = [_relocated(problem, where) for problem in problems]
+    if not located:
+        return None, problems
+    session = located[0][0]
+    problems.extend(validate_sessions([session], file=file, records=[where]))
+    return session, problems
+
+
+def _relocated(problem: Problem, where: str) -> Problem:
+    if problem.record is None or problem.record.startswith(("line ", "record ")):
+        return Problem(
+            problem.message, file=problem.file, record=where, field=problem.field, fix=problem.fix
+        )
+    return problem
+
+
+def iter_located_sessions(
+    paths: str | Path | Sequence[str | Path],
+    *,
+    format: str | None = None,
+    merge_consecutive: bool = False,
+    language: str | None = None,
+    encoding: str | None = None,
+    **format_options: Any,
+) -> Iterator[tuple[Session | None, list[Problem]]]:
+    """Each session of the inputs with its problems, one at a time (lenient: a session
+    with problems comes with them, or as None when it cannot be built)."""
+    from care.data.io import _check_options, _format_name
+
+    if format != "parquet":
+        _check_options(_format_name(format), format_options)
+    for source in plan_sources(paths, format=format, encoding=encoding):
+        for session, problems in _iter_source(source, language, encoding, format_options):
+            if session is not None and merge_consecutive:
+                session = merge_consecutive_turns(session)
+            yield session, problems
+
+
+def _iter_source(
+    source: SessionSource,
+    language: str | None,
+    encoding: str | None,
+    options: dict[str, Any],
+) -> Iterator[tuple[Session | None, list[Problem]]]:
+    from care.data.io import _options_of, _read_file
+
+    name = str(source.path)
+    if source.mode == "parquet":
+        from care.data.io.parquet import iter_parquet_sessions
+
+        yield from iter_parquet_sessions(source.path, language=language)
+        return
+    accepted = _options_of(source.format)
+    chosen = {key: value for key, value in options.items() if key in accepted}
+    if source.mode == "file":
+        located, problems = _read_file(source.path, source.format, language, encoding, chosen)
+        if problems and not located:
+            yield None, problems
+        for position, (session, _) in enumerate(located):
+            yield session, problems if position == 0 else []
+        return
+    limit = chosen.pop("limit", None)
+    count = 0
+    with open_binary(source.path) as handle:
+        for number, line in iter_lines(io.BufferedReader(handle), file=name):  # type: ignore[arg-type]
+            if limit is not None and count >= limit:
+                return
+            count += 1
+            yield parse_session_line(
+                line,
+                format=source.format,
+                file=name,
+                line_number=number,
+                language=language,
+                **chosen,
+            )
+
+
+def iter_sessions(
+    paths: str | Path | Sequence[str | Path],
+    *,
+    format: str | None = None,
+    merge_consecutive: bool = False,
+    language: str | None = None,
+    encoding: str | None = None,
+    **format_options: Any,
+) -> Iterator[Session]:
+    """Sessions of the inputs, read lazily (see the module docstring). Arguments are those
+    of :func:`~care.data.io.load_corpus`, and ``format`` may also be ``"parquet"``.
+
+    Raises:
+        DataError: When the first session with a problem is reached (the sessions before
+            it have been yielded); ``error.problems`` names its file, line and field.
+        ParameterError: An argument is invalid.
+    """
+    for session, problems in iter_located_sessions(
+        paths,
+        format=format,
+        merge_consecutive=merge_consecutive,
+        language=language,
+        encoding=encoding,
+        **format_options,
+    ):
+        if problems:
+            raise DataError.from_problems(problems)
+        if session is not None:
+            yield session
