@@ -1,0 +1,185 @@
+"""Session inputs as a Ray Dataset, read lazily (for ``care assess --engine ray``).
+
+:func:`session_dataset` turns the planned inputs (:func:`~care.data.io.stream.plan_sources`)
+into one dataset whose rows say where a session is, not what it holds:
+
+* JSON Lines files are streamed by :class:`SessionLinesDatasource`, a few hundred lines per
+  block: a row is ``{"file", "line", "text"}``, one session's line. A file of any size is
+  read in bounded memory (Ray's ``read_text`` would read each file whole), and lines are
+  split on ``\\n`` only, as care's own reader does;
+* Parquet session files are read with ``ray.data.read_parquet`` (row groups are split across
+  read tasks); a row is the session's columns;
+* files of other formats become one row each, ``{"file", "line": 0, "text": ""}``, and are
+  parsed whole by the worker that takes them.
+
+:func:`sessions_of_rows` turns rows of any of these back into sessions (with problems), with
+the same parsers as :func:`~care.data.io.stream.iter_sessions`, so both engines read a
+session identically.
+"""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from care.data.io.stream import SessionSource, parse_session_line
+from care.data.session import Session
+from care.errors import MissingDependencyError, Problem
+
+LINES_PER_BLOCK = 256
+CHUNK_BYTES = 1 << 20
+ROW_COLUMNS = ("file", "line", "text")
+READ_CPUS = 0
+"""CPUs reserved per read task: none, since reading is light next to assessing and the
+actors hold a whole CPU each (a read task waiting for a CPU would stall the run)."""
+
+
+def ray_module() -> Any:
+    """The ``ray`` module with Ray Data, or a :class:`MissingDependencyError`."""
+    try:
+        import ray
+        import ray.data
+    except ImportError as error:
+        raise MissingDependencyError("ray", "ray", "--engine ray") from error
+    return ray
+
+
+def _chunks(stream: Any) -> Iterator[bytes]:
+    """The bytes of a pyarrow input stream, gunzipped when they are gzip (by content)."""
+    first = stream.read(CHUNK_BYTES)
+    if not first:
+        return
+    if first[:2] != b"\x1f\x8b":
+        yield first
+        while chunk := stream.read(CHUNK_BYTES):
+            yield chunk
+        return
+    decompressor = zlib.decompressobj(wbits=31)
+    data = first
+    while True:
+        while data:
+            yield decompressor.decompress(data)
+            if decompressor.eof:  # a file of several gzip members
+                data = decompressor.unused_data
+                decompressor = zlib.decompressobj(wbits=31)
+            else:
+                data = b""
+        data = stream.read(CHUNK_BYTES)
+        if not data:
+            yield decompressor.flush()
+            return
+
+
+def stream_lines(stream: Any) -> Iterator[tuple[int, bytes]]:
+    """``(line number, bytes)`` of each non-blank line, split on ``\\n`` only."""
+    number = 0
+    rest = b""
+    for chunk in _chunks(stream):
+        data = rest + chunk
+        lines = data.split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            number += 1
+            if number == 1 and line.startswith(b"\xef\xbb\xbf"):
+                line = line[3:]
+            if line.strip():
+                yield number, line.rstrip(b"\r")
+    if rest.strip():
+        yield number + 1, rest.rstrip(b"\r")
+
+
+def _datasource_class() -> Any:
+    from ray.data.datasource import FileBasedDatasource
+
+    class SessionLinesDatasource(FileBasedDatasource):
+        """JSON Lines session files, streamed a few hundred lines per block."""
+
+        def _read_stream(self, f: Any, path: str) -> Iterator[Any]:
+            import pyarrow as pa
+
+            files: list[str] = []
+            numbers: list[int] = []
+            texts: list[str] = []
+            for number, line in stream_lines(f):
+                files.append(path)
+                numbers.append(number)
+                # Invalid UTF-8 is kept as replacement characters here and reported by the
+                # parser as the record's problem, not as a failure of the whole read.
+                texts.append(line.decode("utf-8", errors="replace"))
+                if len(texts) >= LINES_PER_BLOCK:
+                    yield pa.table({"file": files, "line": numbers, "text": texts})
+                    files, numbers, texts = [], [], []
+            if texts:
+                yield pa.table({"file": files, "line": numbers, "text": texts})
+
+    return SessionLinesDatasource
+
+
+def session_dataset(sources: Sequence[SessionSource]) -> Any:
+    """One lazy Ray Dataset over every input, in input order (see the module docstring)."""
+    ray = ray_module()
+    datasets = []
+    for mode, group in itertools.groupby(sources, key=lambda source: source.mode):
+        names = [str(source.path) for source in group]
+        if mode == "lines":
+            datasource = _datasource_class()(names, open_stream_args={"compression": None})
+            datasets.append(ray.data.read_datasource(datasource, num_cpus=READ_CPUS))
+        elif mode == "parquet":
+            datasets.append(ray.data.read_parquet(names, include_paths=True, num_cpus=READ_CPUS))
+        else:
+            datasets.append(
+                ray.data.from_items([{"file": name, "line": 0, "text": ""} for name in names])
+            )
+    dataset = datasets[0]
+    return dataset.union(*datasets[1:]) if len(datasets) > 1 else dataset
+
+
+def sessions_of_rows(
+    rows: list[dict[str, Any]],
+    sources: dict[str, SessionSource],
+    *,
+    language: str | None = None,
+    encoding: str | None = None,
+    merge_consecutive: bool = False,
+    options: dict[str, Any] | None = None,
+) -> Iterator[tuple[Session | None, list[Problem]]]:
+    """The sessions (with their problems) of rows of :func:`session_dataset`."""
+    from care.data.io import _options_of, _read_file
+    from care.data.io.parquet import session_from_row
+    from care.data.session import merge_consecutive_turns
+
+    options = options or {}
+    for row in rows:
+        if "turns" in row:  # a Parquet row
+            where = f"session {row.get('id')!r}"
+            found = [session_from_row(row, file=str(row.get("path")), where=where)]
+        else:
+            source = sources[row["file"]]
+            accepted = _options_of(source.format)
+            chosen = {key: value for key, value in options.items() if key in accepted}
+            if source.mode == "lines":
+                chosen.pop("limit", None)
+                found = [
+                    parse_session_line(
+                        row["text"],
+                        format=source.format,
+                        file=row["file"],
+                        line_number=int(row["line"]),
+                        language=language,
+                        **chosen,
+                    )
+                ]
+            else:
+                located, problems = _read_file(
+                    Path(row["file"]), source.format, language, encoding, chosen
+                )
+                found = [(session, []) for session, _ in located]
+                if problems:
+                    found.insert(0, (None, problems))
+        for session, problems in found:
+            if session is not None and merge_consecutive:
+                session = merge_consecutive_turns(session)
+            yield session, problems
