@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from shared_data import ENGLISH, needs_data
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[None]:
+    os.environ.setdefault("RAY_worker_niceness", "0")  # as care's own local cluster
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()

@@ -90,11 +90,19 @@ class BatchAssessor:
         finished: Any,
         sources: dict[str, SessionSource],
         read_options: dict[str, Any],
+        intervals: tuple[str | None, float] | None = None,
     ) -> None:
         from care.assessors.registry import get_assessor
 
         ray = ray_module()
         self.assessor = get_assessor(spec, **options)
+        if intervals is not None:  # as the local engine wraps it (care.assessors.calibrated)
+            from care.assessors.calibrated import with_intervals
+            from care.assessors.trust import TrustModel
+
+            calibration, level = intervals
+            trust = None if calibration is None else TrustModel.load(calibration)
+            self.assessor = with_intervals(self.assessor, trust, level)
         self.finished: dict[str, ResultKey] = (
             ray.get(finished) if isinstance(finished, ray.ObjectRef) else finished
         )
@@ -166,11 +174,15 @@ def _plain(value: Any) -> Any:
 def connect(address: str | None, workers: int | None) -> bool:
     """Join the Ray cluster at ``address`` (``auto``, ``ray://host:port``), or start a local
     one when None (with ``workers`` CPUs, default all). Returns whether this call started
-    Ray (and so should shut it down). Usage statistics are off for a cluster started here."""
+    Ray (and so should shut it down). Usage statistics are off for a cluster started here,
+    and its workers run at normal priority (``RAY_worker_niceness``, default 0 here)."""
     ray = ray_module()
     if ray.is_initialized():
         return False
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    # Ray starts its workers at niceness 15, which starves them behind any other work on a
+    # busy machine; here the workers are the work.
+    os.environ.setdefault("RAY_worker_niceness", "0")
     arguments: dict[str, Any] = {
         "include_dashboard": False,
         "log_to_driver": False,
@@ -211,6 +223,7 @@ def run_on_ray(
     workers: int | None = None,
     batch_size: int = 64,
     read_options: dict[str, Any] | None = None,
+    intervals: tuple[str | None, float] | None = None,
     counts: RunCounts | None = None,
     report: RayRunReport | None = None,
     on_progress: Callable[[RunCounts], None] | None = None,
@@ -231,6 +244,8 @@ def run_on_ray(
         batch_size: Sessions per batch handed to an actor.
         read_options: How to read the inputs: ``format``, ``language``, ``encoding``,
             ``merge_consecutive`` and the format options (as for ``load_corpus``).
+        intervals: ``(calibration file or None, level)``: wrap the assessor to give
+            prediction intervals, as ``care assess --level/--calibration`` does locally.
         counts: Filled in as the run goes.
         report: Filled with the failed sessions and the input problems.
         on_progress: Called with the counts after every session.
@@ -267,6 +282,7 @@ def run_on_ray(
                 "finished": ray.put(dict(finished or {})),
                 "sources": {str(source.path): source for source in sources},
                 "read_options": parsed,
+                "intervals": intervals,
             },
         )
         for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):

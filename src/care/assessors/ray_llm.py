@@ -52,6 +52,7 @@ from care.identity import ResultKey
 from care.results import Evidence, ItemRating, SessionAssessment
 
 PROCESSOR_PROVIDERS = ("openai", "vllm")
+_ENGINE_FAILURE = {"status": "backend_error", "expected": None, "attempts": 1, "usage": None}
 RETRYABLE_STATUS = (408, 429, 500, 502, 503, 504)
 
 
@@ -331,15 +332,13 @@ def _rated(spec: str, options: dict[str, Any], kind: str, row: dict[str, Any]) -
     instrument = assessor.instrument_
     generation_options = assessor._options(instrument, score=True)
     keep = {name: row[name] for name in ("session_id", "item_id", "n_items", "task")}
+    # (vLLM's failed rows never get here: they bypass the postprocess, see _assemble.)
     engine_error = (
-        row.get("http_response", {}).get("care_engine_error")
-        if kind == "http"
-        else row.get("__inference_error__")
+        (row.get("http_response") or {}).get("care_engine_error") if kind == "http" else None
     )
     if engine_error:
         rating = ItemRating(row["session_id"], item_id, None, error=f"engine error: {engine_error}")
-        info = {"status": "backend_error", "expected": None, "attempts": 1, "usage": None}
-        return {**keep, "rated": _rated_json(rating, info)}
+        return {**keep, "rated": _rated_json(rating, _ENGINE_FAILURE)}
     if kind == "http":
         generation = _http_generation(row["http_response"], generation_options.score_options)
     else:
@@ -394,6 +393,16 @@ def _assemble(
     infos: dict[str, dict[str, Any]] = {}
     task = json.loads(rows[0]["task"])
     for row in rows:
+        if not row.get("rated"):
+            # The engine stage failed on this row (vLLM's should_continue_on_error): its
+            # message may quote the prompt, so only the fact is recorded.
+            failed = ItemRating(
+                session_id,
+                row["item_id"],
+                None,
+                error="engine error: the engine failed on this item (re-running retries it)",
+            )
+            row = {**row, "rated": _rated_json(failed, _ENGINE_FAILURE)}
         rated = json.loads(row["rated"])
         rating = rated["rating"]
         rating["evidence"] = [Evidence(**piece) for piece in rating["evidence"]]

@@ -10,8 +10,9 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from care.cli.assess_engine import engine_options
 from care.cli.assess_view import print_assessment
 from care.cli.options import input_options, loader_arguments
 from care.cli.paths import OUTPUT_FILE
@@ -44,8 +45,9 @@ from care.cli.paths import OUTPUT_FILE
     "--out",
     type=OUTPUT_FILE,
     default=None,
-    help="Write results as JSON Lines, one session a line, as each is done. Re-running with "
-    "the same --out skips sessions already in it.",
+    help="Write results as each is done: JSON Lines, one session a line, or Parquet (a "
+    "name ending in .parquet, or --out-format parquet). Re-running with the same --out skips "
+    "sessions already in it.",
 )
 @click.option("--overwrite", is_flag=True, help="Start --out afresh instead of resuming.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON records instead of text.")
@@ -142,6 +144,7 @@ from care.cli.paths import OUTPUT_FILE
     help="Intervals, percentiles and domain check from `care calibrate` (needed for "
     "language models; the built-in models carry their own).",
 )
+@engine_options
 @input_options
 def assess(
     inputs: tuple[Path, ...],
@@ -167,6 +170,11 @@ def assess(
     max_reasks: int,
     level: float,
     calibration: Path | None,
+    engine: str,
+    address: str | None,
+    workers: int | None,
+    tensor_parallel_size: int,
+    out_format: str | None,
     **options: object,
 ) -> None:
     """Predict the client's alliance ratings for each session, with evidence.
@@ -176,12 +184,15 @@ def assess(
 
     With --model BACKEND/MODEL, a language model rates each item as the client, as CARE does,
     and explains with quotes; each quote is checked against the transcript.
+
+    Sessions are read as they are assessed, so a corpus of any size fits in memory; with
+    --engine ray the work runs on a Ray cluster (docs/scale.md).
     """
     from care.assessors.calibrated import with_intervals
     from care.assessors.registry import get_assessor, is_llm_spec
     from care.assessors.run import RunCounts, run
     from care.assessors.trust import TrustModel
-    from care.data.io import load_corpus
+    from care.cli import assess_engine
 
     llm = is_llm_spec(model)
     backend_options = {
@@ -200,23 +211,24 @@ def assess(
             "max_reasks": max_reasks,
             "redact": True if redact else None,
         }
-    assessor: Any = get_assessor(
-        model,
-        cut=cut,
-        allow_remote=allow_remote,
-        backend_options=backend_options or None,
+    assessor_options = {
+        "cut": cut,
+        "allow_remote": allow_remote,
+        "backend_options": backend_options or None,
         **shared,
+    }
+    assessor: Any = get_assessor(model, **assessor_options)
+    assess_engine.check_engine(
+        engine,
+        address=address,
+        workers=workers,
+        store=store,
+        tensor_parallel_size=tensor_parallel_size,
     )
     trust = None if calibration is None else TrustModel.load(calibration)
     assessor = with_intervals(assessor, trust, level)
-    corpus = load_corpus(list(inputs), **loader_arguments(**options))  # type: ignore[arg-type]
-    sessions = list(corpus)
-    if llm:
-        if sessions:
-            assessor.client.check()  # refuse a remote model before any work
-    else:
-        assessor.check_languages(sessions)
-        assessor.check_instrument(sessions[:1], instrument)
+    reading = loader_arguments(**options)  # type: ignore[arg-type]
+    transcripts = assess_engine.Transcripts()
     run_store = None
     if store is not None:
         from care.store import RunStore
@@ -230,31 +242,59 @@ def assess(
     progress = Progress(
         TextColumn("assessing"),
         BarColumn(),
-        MofNCompleteColumn(),
+        TextColumn("{task.completed} sessions"),
         TimeElapsedColumn(),
         console=error_console,
         transient=True,
-        disable=len(sessions) < 2 or not error_console.is_terminal,
+        disable=not error_console.is_terminal,
     )
+    ray_report = None
     with contextlib.ExitStack() as stack:
         if run_store is not None:
             stack.callback(run_store.close)
         sink = None
         if out is not None:
-            from care.output import ResultsFile
-
-            sink = stack.enter_context(ResultsFile(out, overwrite=overwrite, inputs=inputs))
-        with progress:
-            task = progress.add_task("assess", total=len(sessions))
-            results = run(
-                assessor,
-                sessions,
-                sink=sink,
-                store=run_store,
-                batch_size=1 if llm else batch_size,
-                counts=counts,
-                on_progress=lambda done: progress.update(task, completed=done.seen),
+            sink = stack.enter_context(
+                assess_engine.open_output(out, out_format, overwrite=overwrite, inputs=inputs)
             )
+        with progress:
+            task = progress.add_task("assess", total=None)
+
+            def advance(done: RunCounts) -> None:
+                progress.update(task, completed=done.seen)
+
+            if engine == "ray":
+                from care.assessors.ray_engine import RayRunReport
+
+                ray_report = RayRunReport()
+                results = assess_engine.ray_results(
+                    list(inputs),
+                    reading,
+                    model=model,
+                    assessor_options=assessor_options,
+                    sink=sink,
+                    address=address,
+                    workers=workers,
+                    batch_size=batch_size,
+                    tensor_parallel_size=tensor_parallel_size,
+                    intervals=(None if calibration is None else str(calibration), level),
+                    counts=counts,
+                    report=ray_report,
+                    on_progress=advance,
+                )
+            else:
+                sessions = assess_engine.local_sessions(
+                    list(inputs), reading, assessor, llm=llm, instrument=instrument
+                )
+                results = run(
+                    assessor,
+                    transcripts.remember(sessions) if not (quiet or as_json) else sessions,
+                    sink=sink,
+                    store=run_store,
+                    batch_size=1 if llm else batch_size,
+                    counts=counts,
+                    on_progress=advance,
+                )
             for assessment in results:
                 for warning in assessment.meta.get("warnings", []):
                     error_console.print(f"warning: {escape(warning)}", soft_wrap=True)
@@ -269,10 +309,10 @@ def assess(
                         console.print(f"[yellow]Note:[/yellow] {escape(assessment.meta['note'])}")
                         console.print()
                         note_shown = True
-                    print_assessment(console, assessment, corpus[assessment.session_id].turns)
+                    print_assessment(console, assessment, transcripts.take(assessment.session_id))
     if counts.skipped:
         error_console.print(
-            f"{counts.skipped} of {len(sessions)} sessions already in {out}; assessed the rest "
+            f"{counts.skipped} of {counts.seen} sessions already in {out}; assessed the rest "
             "(--overwrite starts afresh)"
         )
     if out is not None:
@@ -286,6 +326,8 @@ def assess(
             error_console.print(f"  {escape(session_id)} {escape(item_id)}: {escape(reason)}")
         if len(failed) > 10:
             error_console.print(f"  ... and {len(failed) - 10} more")
+    if ray_report is not None:
+        assess_engine.report_ray_run(ray_report, error_console)
 
 
 COMMANDS = [assess]

@@ -19,7 +19,7 @@ def input_options(function: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--format",
             "input_format",
-            type=click.Choice(FORMAT_NAMES),
+            type=click.Choice([*FORMAT_NAMES, "parquet"]),
             default=None,
             help="Input format; detected from the content when not given.",
         ),

@@ -110,7 +110,7 @@ def plan_sources(
         DataError: A path is missing or a file's format cannot be told.
         ParameterError: The format is unknown.
     """
-    from care.data.io import _format_name, detect_format
+    from care.data.io import _format_name
 
     name = _format_name(format) if format not in (None, "parquet") else format
     sources = []
@@ -121,12 +121,8 @@ def plan_sources(
             continue
         chosen = name
         if chosen is None:
-            head, found = read_text(path, encoding=encoding, max_lines=2)
-            if head is None:
-                problems.extend(found)
-                continue
             try:
-                chosen = detect_format(path, head)
+                chosen = _detect(path, encoding)
             except DataError as error:
                 problems.extend(error.problems)
                 continue
@@ -135,6 +131,23 @@ def plan_sources(
     if problems:
         raise DataError.from_problems(problems)
     return sources
+
+
+def _detect(path: Path, encoding: str | None) -> str:
+    """The format of ``path`` from its first lines, or from all of it when they do not
+    tell (a pretty-printed JSON document needs its end)."""
+    from care.data.io import detect_format
+
+    for max_lines in (2, None):
+        text, found = read_text(path, encoding=encoding, max_lines=max_lines)
+        if text is None:
+            raise DataError.from_problems(found)
+        try:
+            return detect_format(path, text)
+        except DataError:
+            if max_lines is None:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _reads_by_line(path: Path, format: str, encoding: str | None) -> bool:
