@@ -323,8 +323,9 @@ def _vllm_generation(row: dict[str, Any], score_options: Sequence[str] | None) -
 def _rated(spec: str, options: dict[str, Any], kind: str, row: dict[str, Any]) -> dict[str, Any]:
     """The item's rating and info (as the LLM assessor records them) from the engine's
     answer; runs in the processor's postprocess."""
-    from care.assessors.parsing import AnswerParseError, parse_item_answer, verify_quotes
+    from care.assessors.parsing import AnswerParseError, parse_item_answer
     from care.backends.base import expected_score, option_probabilities
+    from care.evidence import verify_quotes
 
     assessor = _assessor(spec, options)
     task = json.loads(row["task"])

@@ -114,16 +114,7 @@ def convert(source: Path, target: Path, output_format: str | None, **options: ob
     from care.data.io import load_corpus, save_corpus
 
     corpus = load_corpus(source, **loader_arguments(**options))  # type: ignore[arg-type]
-    if output_format == "parquet" or (
-        output_format is None and target.name.lower().endswith(".parquet")
-    ):
-        from care.data.io.parquet import write_sessions_parquet
-        from care.output.atomic import atomic_write
-
-        with atomic_write(target, "wb") as handle:  # a kill leaves the old file or the new
-            write_sessions_parquet(corpus, handle)
-    else:
-        save_corpus(corpus, target, format=output_format)
+    save_corpus(corpus, target, format=output_format)
     click.echo(f"wrote {len(corpus)} sessions to {target}")
 
 

@@ -186,8 +186,8 @@ def write_sessions_parquet(
 ) -> int:
     """Write sessions as Parquet to a path or a binary file, one row group per
     ``rows_per_group`` sessions (only one group is in memory at a time). Returns the number
-    of sessions written. (``care convert`` writes through a temporary file and renames it,
-    so a kill leaves the old file or the new one.)"""
+    of sessions written. (:func:`~care.data.io.save_corpus` writes through a temporary file
+    and renames it, so a kill leaves the old file or the new one.)"""
     pa, pq = pyarrow_modules()
     schema = session_schema()
     count = 0
