@@ -23,7 +23,8 @@ pytest.importorskip("openai")
 
 import ray
 
-from care.assessors.ray_llm import _vllm_generation, processor_kind, run_llm_on_ray
+from care.assessors.ray_llm import processor_kind, run_llm_on_ray
+from care.assessors.ray_llm_items import vllm_generation
 from care.assessors.registry import get_assessor
 from care.assessors.run import RunCounts, run
 from care.data.io import save_corpus
@@ -208,7 +209,7 @@ def test_vllm_rows_are_read_as_the_vllm_backend_reads_answers() -> None:
         "num_input_tokens": 120,
         "num_generated_tokens": 2,
     }  # fmt: skip
-    generation = _vllm_generation(row, ("1", "2", "3", "4", "5"))
+    generation = vllm_generation(row, ("1", "2", "3", "4", "5"))
     assert generation.text == "4\nReason: steady"
     assert generation.option_logprobs["4"] == pytest.approx(-0.1)
     assert generation.option_logprobs["3"] == pytest.approx(-2.5)

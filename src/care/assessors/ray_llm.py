@@ -28,7 +28,6 @@ engine does.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import os
@@ -43,8 +42,18 @@ from care.assessors.ray_engine import (
     connect,
     failure_reason,
 )
+from care.assessors.ray_llm_items import (
+    ENGINE_FAILURE,
+    RetryingSession,
+    cached_assessor,
+    http_payload,
+    model_id,
+    rated_json,
+    rated_row,
+    vllm_request,
+)
 from care.assessors.run import RunCounts, Sink
-from care.data.io.native import session_from_record, session_to_record
+from care.data.io.native import session_to_record
 from care.data.io.ray_dataset import ray_module, session_dataset, sessions_of_rows
 from care.data.io.stream import SessionSource, plan_sources
 from care.errors import DataError, ParameterError, Problem
@@ -52,8 +61,6 @@ from care.identity import ResultKey
 from care.results import Evidence, ItemRating, SessionAssessment
 
 PROCESSOR_PROVIDERS = ("openai", "vllm")
-_ENGINE_FAILURE = {"status": "backend_error", "expected": None, "attempts": 1, "usage": None}
-RETRYABLE_STATUS = (408, 429, 500, 502, 503, 504)
 
 
 def processor_kind(spec: str | None) -> str | None:
@@ -63,25 +70,6 @@ def processor_kind(spec: str | None) -> str | None:
         return None
     provider = spec.split("/", 1)[0]
     return {"openai": "http", "vllm": "vllm"}.get(provider)
-
-
-# ----------------------------------------------------------------- the assessor's parts
-_ASSESSORS: dict[str, Any] = {}
-
-
-def _assessor(spec: str, options: dict[str, Any]) -> Any:
-    """The LLM assessor for ``spec`` (one per worker process), for its prompt and parsing
-    parts; it never generates here."""
-    cache_key = json.dumps([spec, options], sort_keys=True, default=str)
-    if cache_key not in _ASSESSORS:
-        from care.assessors.registry import get_assessor
-
-        _ASSESSORS[cache_key] = get_assessor(spec, **options)
-    return _ASSESSORS[cache_key]
-
-
-def _model_id(spec: str) -> str:
-    return spec.split("/", 1)[1]
 
 
 # -------------------------------------------------------------------- rows of items
@@ -108,7 +96,7 @@ class ItemRows:
         self.notes = notes
 
     def __call__(self, batch: Any) -> dict[str, list[Any]]:
-        assessor = _assessor(self.spec, self.options)
+        assessor = cached_assessor(self.spec, self.options)
         out: dict[str, list[Any]] = {"session_id": [], "item_id": [], "n_items": [], "task": []}
         notes: list[tuple[str, str, Any]] = []
         wanted = assessor.wanted_items()
@@ -174,217 +162,6 @@ def _notes_class() -> Any:
     return Notes
 
 
-# ------------------------------------------------------------------ the HTTP processor
-class _Response:
-    """A stand-in HTTP response that carries an engine error to the answer parser (so an
-    item whose requests all failed is recorded as failed, and the run goes on)."""
-
-    status = 200
-    reason = "OK"
-
-    def __init__(self, error: str) -> None:
-        self._body = {"care_engine_error": error}
-
-    async def json(self) -> dict[str, Any]:
-        return self._body
-
-    async def __aenter__(self) -> _Response:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-
-class RetryingSession:
-    """An ``aiohttp`` client session for Ray's HTTP stage: retries timeouts, refused
-    connections, 429 and 5xx with exponential backoff, and turns a request that still fails
-    into an error answer rather than an exception (whose message would hold the prompt)."""
-
-    def __init__(self, max_retries: int, backoff: float, timeout: float) -> None:
-        import aiohttp
-
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout))
-
-    async def __aenter__(self) -> RetryingSession:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._session.close()
-
-    def post(self, url: str, **kwargs: Any) -> Any:
-        return self._post(url, kwargs)
-
-    async def _post(self, url: str, kwargs: dict[str, Any]) -> Any:
-        import aiohttp
-
-        delay = self.backoff
-        problem = "no answer"
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                await asyncio.sleep(delay)
-                delay *= 2
-            try:
-                response = await self._session.post(url, **kwargs)
-            except (TimeoutError, aiohttp.ClientError) as error:
-                problem = type(error).__name__
-                continue
-            if response.status in RETRYABLE_STATUS:
-                problem = f"HTTP {response.status}"
-                response.release()
-                continue
-            if response.status >= 400:
-                problem = f"the server refused the request (HTTP {response.status})"
-                response.release()
-                return _Response(problem)
-            return response
-        return _Response(f"{problem} after {self.max_retries + 1} tries")
-
-
-def _http_payload(spec: str, options: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
-    assessor = _assessor(spec, options)
-    task = json.loads(row["task"])
-    request = assessor.backend._request(  # the openai backend's own request, as sent locally
-        task["messages"], assessor._options(assessor.instrument_, score=True)
-    )
-    request.update(request.pop("extra_body", None) or {})
-    return {"payload": request}
-
-
-def _http_generation(response: dict[str, Any], score_options: Sequence[str] | None) -> Any:
-    """A :class:`~care.backends.base.Generation` from a chat completion's JSON, read as the
-    openai backend reads the client's objects."""
-    from care.backends.base import Generation, Usage
-    from care.backends.openai_backend import option_logprobs_from_tokens
-
-    choice = (response.get("choices") or [{}])[0]
-    text = ((choice.get("message") or {}).get("content") or "").strip()
-    usage = response.get("usage") or {}
-    details = usage.get("prompt_tokens_details") or {}
-    counts = Usage(
-        usage.get("prompt_tokens") or 0,
-        usage.get("completion_tokens") or 0,
-        details.get("cached_tokens") or 0,
-    )
-    logprobs = None
-    content = (choice.get("logprobs") or {}).get("content")
-    if score_options and content:
-        logprobs = option_logprobs_from_tokens(
-            [
-                (entry["token"], [(alt["token"], alt["logprob"]) for alt in entry["top_logprobs"]])
-                for entry in content
-            ],
-            score_options,
-        )
-    return Generation(text, logprobs, counts, choice.get("finish_reason"))
-
-
-# ------------------------------------------------------------------ the vLLM processor
-def _vllm_request(spec: str, options: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
-    assessor = _assessor(spec, options)
-    task = json.loads(row["task"])
-    generation = assessor._options(assessor.instrument_, score=True)
-    sampling: dict[str, Any] = {
-        "temperature": generation.temperature,
-        "max_tokens": generation.max_tokens,
-    }
-    if generation.score_options:
-        sampling["logprobs"] = 20
-    if generation.json_schema is not None:
-        sampling["structured_outputs"] = {"json": generation.json_schema}
-    return {"messages": task["messages"], "sampling_params": sampling}
-
-
-def _vllm_generation(row: dict[str, Any], score_options: Sequence[str] | None) -> Any:
-    from care.backends.base import Generation, Usage
-    from care.backends.openai_backend import option_logprobs_from_tokens
-
-    logprobs = None
-    if score_options and row.get("logprobs"):
-        tokens = []
-        for token_id, alternatives in zip(row["generated_tokens"], row["logprobs"], strict=False):
-            chosen = alternatives.get(token_id) or alternatives.get(str(token_id)) or {}
-            tokens.append(
-                (
-                    chosen.get("decoded_token") or "",
-                    [
-                        (alt.get("decoded_token") or "", alt["logprob"])
-                        for alt in alternatives.values()
-                    ],
-                )
-            )
-        logprobs = option_logprobs_from_tokens(tokens, score_options)
-    usage = Usage(row.get("num_input_tokens") or 0, row.get("num_generated_tokens") or 0, 0)
-    return Generation((row.get("generated_text") or "").strip(), logprobs, usage, None)
-
-
-# -------------------------------------------------------------------- reading answers
-def _rated(spec: str, options: dict[str, Any], kind: str, row: dict[str, Any]) -> dict[str, Any]:
-    """The item's rating and info (as the LLM assessor records them) from the engine's
-    answer; runs in the processor's postprocess."""
-    from care.assessors.parsing import AnswerParseError, parse_item_answer
-    from care.backends.base import expected_score, option_probabilities
-    from care.evidence import verify_quotes
-
-    assessor = _assessor(spec, options)
-    task = json.loads(row["task"])
-    item_id = row["item_id"]
-    instrument = assessor.instrument_
-    generation_options = assessor._options(instrument, score=True)
-    keep = {name: row[name] for name in ("session_id", "item_id", "n_items", "task")}
-    # (vLLM's failed rows never get here: they bypass the postprocess, see _assemble.)
-    engine_error = (
-        (row.get("http_response") or {}).get("care_engine_error") if kind == "http" else None
-    )
-    if engine_error:
-        rating = ItemRating(row["session_id"], item_id, None, error=f"engine error: {engine_error}")
-        return {**keep, "rated": _rated_json(rating, _ENGINE_FAILURE)}
-    if kind == "http":
-        generation = _http_generation(row["http_response"], generation_options.score_options)
-    else:
-        generation = _vllm_generation(row, generation_options.score_options)
-    values = instrument.scale_for(item_id).values
-    labels = instrument.option_labels(task["language"], item_id)
-    probabilities = option_probabilities(generation.option_logprobs, values)
-    info = {
-        "expected": expected_score(probabilities),
-        "attempts": 1,
-        "usage": generation.usage.to_dict(),
-    }
-    try:
-        answer = parse_item_answer(
-            generation.text, values, labels, require_reason=assessor.require_reason
-        )
-    except AnswerParseError as error:
-        rating = ItemRating(
-            row["session_id"],
-            item_id,
-            None,
-            probabilities=probabilities,
-            raw_output=generation.text,
-            error=f"no readable answer after 1 tries: {error}",
-        )
-        return {**keep, "rated": _rated_json(rating, {**info, "status": "parse_failure"})}
-    prompted, _ = session_from_record(task["session"])
-    rating = ItemRating(
-        row["session_id"],
-        item_id,
-        float(answer.value),
-        probabilities=probabilities,
-        rationale=answer.reason,
-        evidence=verify_quotes(answer.reason, prompted),
-        raw_output=generation.text,
-    )
-    return {**keep, "rated": _rated_json(rating, {**info, "status": "ok"})}
-
-
-def _rated_json(rating: ItemRating, info: dict[str, Any]) -> str:
-    from dataclasses import asdict
-
-    return json.dumps({"rating": asdict(rating), "info": info}, ensure_ascii=False)
-
-
 # ---------------------------------------------------------------------- the driver
 def _assemble(
     assessor: Any, session_id: str, rows: list[dict[str, Any]], key: ResultKey
@@ -403,7 +180,7 @@ def _assemble(
                 None,
                 error="engine error: the engine failed on this item (re-running retries it)",
             )
-            row = {**row, "rated": _rated_json(failed, _ENGINE_FAILURE)}
+            row = {**row, "rated": rated_json(failed, ENGINE_FAILURE)}
         rated = json.loads(row["rated"])
         rating = rated["rating"]
         rating["evidence"] = [Evidence(**piece) for piece in rating["evidence"]]
@@ -453,8 +230,8 @@ def _processor(
         vLLMEngineProcessorConfig,
     )
 
-    assessor = _assessor(spec, options)
-    postprocess = functools.partial(_rated, spec, options, kind)
+    assessor = cached_assessor(spec, options)
+    postprocess = functools.partial(rated_row, spec, options, kind)
     if kind == "http":
         backend = assessor.backend
         base_url = (backend.config.base_url or "https://api.openai.com/v1").rstrip("/")
@@ -469,7 +246,7 @@ def _processor(
                 RetryingSession, assessor.max_retries, assessor.retry_backoff, 600.0
             ),
         )
-        preprocess = functools.partial(_http_payload, spec, options)
+        preprocess = functools.partial(http_payload, spec, options)
     else:
         engine = {
             "tensor_parallel_size": tensor_parallel_size,
@@ -477,13 +254,13 @@ def _processor(
             **(engine_options or {}),
         }
         config = vLLMEngineProcessorConfig(
-            model_source=_model_id(spec),
+            model_source=model_id(spec),
             engine_kwargs=engine,
             concurrency=workers,
             batch_size=batch_size,
             should_continue_on_error=True,
         )
-        preprocess = functools.partial(_vllm_request, spec, options)
+        preprocess = functools.partial(vllm_request, spec, options)
     return build_processor(config, preprocess=preprocess, postprocess=postprocess)
 
 
@@ -527,7 +304,7 @@ def run_llm_on_ray(
         )
     ray = ray_module()
     options = dict(options or {})
-    assessor = _assessor(spec, options)
+    assessor = cached_assessor(spec, options)
     if assessor.mode == "one-pass":
         raise ParameterError(
             "--engine ray runs the per-item and naive modes (one row per item)",
