@@ -61,6 +61,8 @@ from care.identity import ResultKey
 from care.results import Evidence, ItemRating, SessionAssessment
 
 PROCESSOR_PROVIDERS = ("openai", "vllm")
+REQUEST_CPUS = 0.25
+"""CPUs reserved by the actors that make item rows and send requests (light work)."""
 
 
 def processor_kind(spec: str | None) -> str | None:
@@ -242,6 +244,9 @@ def _processor(
             concurrency=workers,
             batch_size=batch_size,
             max_retries=0,  # RetryingSession retries, without raising the prompt
+            # Waiting on a server takes little CPU; whole CPUs for it could leave none for
+            # the rest of the pipeline on a small cluster.
+            http_request_stage={"num_cpus": REQUEST_CPUS},
             session_factory=functools.partial(
                 RetryingSession, assessor.max_retries, assessor.retry_backoff, 600.0
             ),
@@ -334,7 +339,7 @@ def run_llm_on_ray(
             batch_size=8,
             batch_format="pyarrow",
             compute=ray.data.ActorPoolStrategy(size=1),
-            num_cpus=0.5,
+            num_cpus=REQUEST_CPUS,
             fn_constructor_kwargs={
                 "spec": spec,
                 "options": options,

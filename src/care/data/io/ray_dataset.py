@@ -1,14 +1,14 @@
 """Session inputs as a Ray Dataset, read lazily (for ``care assess --engine ray``).
 
 :func:`session_dataset` turns the planned inputs (:func:`~care.data.io.stream.plan_sources`)
-into one dataset whose rows say where a session is, not what it holds:
+into one dataset whose rows carry each session's raw text and where it is:
 
-* JSON Lines files are streamed by :class:`SessionLinesDatasource`, a few hundred lines per
+* JSON Lines files are streamed by a datasource of this module, a few hundred lines per
   block: a row is ``{"file", "line", "text"}``, one session's line. A file of any size is
   read in bounded memory (Ray's ``read_text`` would read each file whole), and lines are
   split on ``\\n`` only, as care's own reader does;
-* Parquet session files are read with ``ray.data.read_parquet`` (row groups are split across
-  read tasks); a row is the session's columns;
+* Parquet session files are streamed by the same datasource a row group at a time: a row is
+  ``{"file", "line", "text"}`` with the session's columns as JSON text;
 * files of other formats become one row each, ``{"file", "line": 0, "text": ""}``, and are
   parsed whole by the worker that takes them.
 
@@ -20,6 +20,7 @@ session identically.
 from __future__ import annotations
 
 import itertools
+import json
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -34,7 +35,9 @@ CHUNK_BYTES = 1 << 20
 ROW_COLUMNS = ("file", "line", "text")
 READ_CPUS = 0
 """CPUs reserved per read task: none, since reading is light next to assessing and the
-actors hold a whole CPU each (a read task waiting for a CPU would stall the run)."""
+actors hold a whole CPU each (a read task waiting for a CPU would stall the run; for the
+same reason Parquet is not read with ``ray.data.read_parquet``, whose file listing task
+needs a CPU)."""
 
 
 def ray_module() -> Any:
@@ -91,15 +94,38 @@ def stream_lines(stream: Any) -> Iterator[tuple[int, bytes]]:
         yield number + 1, rest.rstrip(b"\r")
 
 
+def _parquet_rows(path: str) -> Iterator[Any]:
+    """Blocks of a Parquet session file's rows, a row group at a time, each row as JSON text
+    (maps as lists of pairs) in the ``text`` column."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    number = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=LINES_PER_BLOCK):
+        rows = batch.to_pylist()
+        numbers = list(range(number + 1, number + len(rows) + 1))
+        number += len(rows)
+        texts = [json.dumps(row, ensure_ascii=False) for row in rows]
+        yield pa.table({"file": [path] * len(rows), "line": numbers, "text": texts})
+
+
 def _datasource_class() -> Any:
     from ray.data.datasource import FileBasedDatasource
 
-    class SessionLinesDatasource(FileBasedDatasource):
-        """JSON Lines session files, streamed a few hundred lines per block."""
+    class SessionRowsDatasource(FileBasedDatasource):
+        """Session files streamed a few hundred sessions per block: JSON Lines by line,
+        Parquet by row group (read from the path, which Parquet needs to seek in)."""
+
+        def __init__(self, paths: list[str], parquet: bool = False, **options: Any) -> None:
+            super().__init__(paths, **options)
+            self.parquet = parquet
 
         def _read_stream(self, f: Any, path: str) -> Iterator[Any]:
             import pyarrow as pa
 
+            if self.parquet:
+                yield from _parquet_rows(path)
+                return
             files: list[str] = []
             numbers: list[int] = []
             texts: list[str] = []
@@ -115,20 +141,23 @@ def _datasource_class() -> Any:
             if texts:
                 yield pa.table({"file": files, "line": numbers, "text": texts})
 
-    return SessionLinesDatasource
+    return SessionRowsDatasource
 
 
 def session_dataset(sources: Sequence[SessionSource]) -> Any:
-    """One lazy Ray Dataset over every input, in input order (see the module docstring)."""
+    """One lazy Ray Dataset over every input, in input order (see the module docstring).
+
+    Every read runs in tasks that reserve no CPU: the actors that assess may hold every CPU
+    of a small cluster, and a read task waiting for one would stall the run."""
     ray = ray_module()
     datasets = []
     for mode, group in itertools.groupby(sources, key=lambda source: source.mode):
         names = [str(source.path) for source in group]
-        if mode == "lines":
-            datasource = _datasource_class()(names, open_stream_args={"compression": None})
+        if mode in ("lines", "parquet"):
+            datasource = _datasource_class()(
+                names, parquet=mode == "parquet", open_stream_args={"compression": None}
+            )
             datasets.append(ray.data.read_datasource(datasource, num_cpus=READ_CPUS))
-        elif mode == "parquet":
-            datasets.append(ray.data.read_parquet(names, include_paths=True, num_cpus=READ_CPUS))
         else:
             datasets.append(
                 ray.data.from_items([{"file": name, "line": 0, "text": ""} for name in names])
@@ -153,11 +182,11 @@ def sessions_of_rows(
 
     options = options or {}
     for row in rows:
-        if "turns" in row:  # a Parquet row
-            where = f"session {row.get('id')!r}"
-            found = [session_from_row(row, file=str(row.get("path")), where=where)]
+        source = sources[row["file"]]
+        if source.mode == "parquet":
+            where = f"row {row['line']}"
+            found = [session_from_row(json.loads(row["text"]), file=row["file"], where=where)]
         else:
-            source = sources[row["file"]]
             accepted = _options_of(source.format)
             chosen = {key: value for key, value in options.items() if key in accepted}
             if source.mode == "lines":
