@@ -19,7 +19,6 @@ session identically.
 
 from __future__ import annotations
 
-import itertools
 import json
 import zlib
 from collections.abc import Iterator, Sequence
@@ -94,7 +93,7 @@ def stream_lines(stream: Any) -> Iterator[tuple[int, bytes]]:
         yield number + 1, rest.rstrip(b"\r")
 
 
-def _parquet_rows(path: str) -> Iterator[Any]:
+def _parquet_rows(path: str, name: str) -> Iterator[Any]:
     """Blocks of a Parquet session file's rows, a row group at a time, each row as JSON text
     (maps as lists of pairs) in the ``text`` column."""
     import pyarrow as pa
@@ -106,31 +105,38 @@ def _parquet_rows(path: str) -> Iterator[Any]:
         numbers = list(range(number + 1, number + len(rows) + 1))
         number += len(rows)
         texts = [json.dumps(row, ensure_ascii=False) for row in rows]
-        yield pa.table({"file": [path] * len(rows), "line": numbers, "text": texts})
+        yield pa.table({"file": [name] * len(rows), "line": numbers, "text": texts})
 
 
 def _datasource_class() -> Any:
     from ray.data.datasource import FileBasedDatasource
 
     class SessionRowsDatasource(FileBasedDatasource):
-        """Session files streamed a few hundred sessions per block: JSON Lines by line,
-        Parquet by row group (read from the path, which Parquet needs to seek in)."""
+        """Session files streamed a few hundred sessions per block, by how each is read:
+        JSON Lines by line, Parquet by row group (read from the path, which Parquet needs to
+        seek in), other formats as one row naming the file."""
 
-        def __init__(self, paths: list[str], parquet: bool = False, **options: Any) -> None:
+        def __init__(
+            self, paths: list[str], files: dict[str, tuple[str, str]], **options: Any
+        ) -> None:
             super().__init__(paths, **options)
-            self.parquet = parquet
+            self.files = files  # absolute path -> (how it is read, the name the user gave)
 
         def _read_stream(self, f: Any, path: str) -> Iterator[Any]:
             import pyarrow as pa
 
-            if self.parquet:
-                yield from _parquet_rows(path)
+            mode, name = self.files.get(path) or self.files[_plain_path(path)]
+            if mode == "parquet":
+                yield from _parquet_rows(_plain_path(path), name)
+                return
+            if mode == "file":
+                yield pa.table({"file": [name], "line": [0], "text": [""]})
                 return
             files: list[str] = []
             numbers: list[int] = []
             texts: list[str] = []
             for number, line in stream_lines(f):
-                files.append(path)
+                files.append(name)
                 numbers.append(number)
                 # Invalid UTF-8 is kept as replacement characters here and reported by the
                 # parser as the record's problem, not as a failure of the whole read.
@@ -144,26 +150,24 @@ def _datasource_class() -> Any:
     return SessionRowsDatasource
 
 
+def _plain_path(path: str) -> str:
+    """A path as care names it (Ray may hand it over as a ``file://`` URI or absolute)."""
+    return path.removeprefix("file://")
+
+
 def session_dataset(sources: Sequence[SessionSource]) -> Any:
     """One lazy Ray Dataset over every input, in input order (see the module docstring).
 
-    Every read runs in tasks that reserve no CPU: the actors that assess may hold every CPU
-    of a small cluster, and a read task waiting for one would stall the run."""
+    One read operator covers every file (the outputs of a union of datasets are not kept in
+    order), and its tasks reserve no CPU: the actors that assess may hold every CPU of a
+    small cluster, and a read task waiting for one would stall the run."""
     ray = ray_module()
-    datasets = []
-    for mode, group in itertools.groupby(sources, key=lambda source: source.mode):
-        names = [str(source.path) for source in group]
-        if mode in ("lines", "parquet"):
-            datasource = _datasource_class()(
-                names, parquet=mode == "parquet", open_stream_args={"compression": None}
-            )
-            datasets.append(ray.data.read_datasource(datasource, num_cpus=READ_CPUS))
-        else:
-            datasets.append(
-                ray.data.from_items([{"file": name, "line": 0, "text": ""} for name in names])
-            )
-    dataset = datasets[0]
-    return dataset.union(*datasets[1:]) if len(datasets) > 1 else dataset
+    names = [str(Path(source.path).absolute()) for source in sources]
+    files = {
+        name: (source.mode, str(source.path)) for name, source in zip(names, sources, strict=True)
+    }
+    datasource = _datasource_class()(names, files=files, open_stream_args={"compression": None})
+    return ray.data.read_datasource(datasource, num_cpus=READ_CPUS)
 
 
 def sessions_of_rows(
