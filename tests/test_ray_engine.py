@@ -131,3 +131,20 @@ def test_a_failing_session_is_reported_and_the_others_assessed(cluster, tmp_path
     assert "slept" not in report.failures[0].reason
     written = [json.loads(line)["session_id"] for line in sink.path.read_text().splitlines()]
     assert written == ["s0", "s1", "s2", "s3"]
+
+
+@needs_data
+def test_care_assess_engine_ray_on_the_command_line(cluster, shards, local, tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from care.cli.main import cli
+
+    out = tmp_path / "r.parquet"
+    command = ["assess", str(shards[0]), "--engine", "ray", "--workers", "1", "--out", str(out)]
+    result = CliRunner().invoke(cli, [*command, "-q"])
+    assert result.exit_code == 0, result.output
+    assert [json.dumps(r, ensure_ascii=False) for r in iter_parquet_results(out)] == local[:70]
+    again = CliRunner().invoke(cli, [*command, "-q"])
+    assert again.exit_code == 0 and "70 of 70 sessions already in" in again.stderr
+    refused = CliRunner().invoke(cli, [*command, "--store", str(tmp_path / "s.sqlite")])
+    assert refused.exit_code == 2 and "--store" in refused.stderr
