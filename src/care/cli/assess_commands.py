@@ -15,7 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from care.cli.assess_engine import engine_options
 from care.cli.assess_view import print_assessment
 from care.cli.options import input_options, loader_arguments
-from care.cli.paths import OUTPUT_FILE
+from care.cli.paths import RESULTS_OUTPUT
 
 
 @click.command()
@@ -43,7 +43,7 @@ from care.cli.paths import OUTPUT_FILE
 )
 @click.option(
     "--out",
-    type=OUTPUT_FILE,
+    type=RESULTS_OUTPUT,
     default=None,
     help="Write results as each is done: JSON Lines, one session a line, or Parquet (a "
     "name ending in .parquet, or --out-format parquet). Re-running with the same --out skips "

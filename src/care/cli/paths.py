@@ -24,6 +24,17 @@ class OutputFile(click.ParamType):
         return check_output_file(Path(value), field=option, create=False)
 
 
+class ResultsOutput(OutputFile):
+    """``care assess --out``: a results file, or a Parquet results folder (a name ending in
+    ``.parquet``, or an existing folder: checked as one when it is opened)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
+        path = Path(value)
+        if path.name.lower().endswith(".parquet") or path.is_dir():
+            return path
+        return super().convert(value, param, ctx)
+
+
 class OutputDir(click.ParamType):
     """A folder to write into: not a file (it is made when something is written)."""
 
@@ -35,4 +46,5 @@ class OutputDir(click.ParamType):
 
 
 OUTPUT_FILE = OutputFile()
+RESULTS_OUTPUT = ResultsOutput()
 OUTPUT_DIR = OutputDir()
