@@ -65,7 +65,7 @@ from care.identity import ResultKey
 from care.output.atomic import fsync_folder
 from care.output.paths import make_folder
 
-ROWS_PER_PART = 10_000
+ROWS_PER_PART = 1_000
 SECONDS_PER_PART = 60.0
 PART_NAME = re.compile(r"^part-(\d{6,})\.parquet$")
 LOCK_NAME = ".care.lock"
