@@ -4,7 +4,8 @@
   the runner, so a corpus is never held whole;
 * ``--engine ray`` hands the inputs to :mod:`care.assessors.ray_engine` (the built-in model
   and language models in actors) or :mod:`care.assessors.ray_llm` (``openai/...`` and
-  ``vllm/...`` through Ray Data's LLM processors);
+  ``vllm/...`` through Ray Data's LLM processors when they generate; likelihood scoring runs
+  in the actors, whose client reads the option probabilities);
 * ``--out`` is a JSON Lines file or a Parquet results folder, by ``--out-format`` or the name.
 """
 
@@ -190,7 +191,10 @@ def ray_results(
         "report": report,
         "on_progress": on_progress,
     }
-    if processor_kind(model) is not None:
+    # Ray Data's LLM processors generate; likelihood scoring reads the model's probabilities
+    # over the options, which the assessor's own client does inside the actor pool.
+    generating = assessor_options.get("scoring", "generate") == "generate"
+    if generating and processor_kind(model) is not None:
         assert model is not None
         if intervals[0] is not None:
             raise ParameterError(
