@@ -10,9 +10,15 @@ import pytest
 
 from care.assessors.degenerate import consistent_evidence
 from care.assessors.lite import LiteAssessor, load_shipped_model
+from care.assessors.lite.conformal import model_signals, scored_outputs
+from care.assessors.lite.features import feature_matrix, tokenize_sessions
+from care.assessors.lite.predictor import LitePredictor
+from care.assessors.lite.signals import LITE_SIGNAL_NAMES, lite_signals
+from care.assessors.lite.text import tokenize
 from care.assessors.lite.token_index import TokenIndex
 from care.data import load_corpus
 from care.data.session import Session, Turn
+from care.instruments import get_instrument
 from care.records import Evidence
 from lite_reference import reference_assess
 from shared_data import CHINESE, ENGLISH, needs_data
@@ -125,10 +131,24 @@ def assert_unit_counts_equal_string_counts(texts: list[str], language: str) -> N
     rng = np.random.default_rng(0)
     starts, ends = rng.random(len(texts)) < 0.5, rng.random(len(texts)) < 0.5
     for flags in ({}, {"starts_turn": starts, "ends_turn": ends}):
-        expected = by_strings.count(texts, language, **flags)
-        got = by_units.count(texts, language, **flags)
+        expected, expected_totals = by_strings.count_with_totals(texts, language, **flags)
+        got, totals = by_units.count_with_totals(texts, language, **flags)
         assert by_units.counts_by_units(language) and not by_strings.counts_by_units(language)
         assert got.shape == expected.shape and (got != expected).nnz == 0
+        # every token counts in the totals, in a vocabulary or not (the known shares)
+        boundaries = [
+            {"starts_turn": bool(s), "ends_turn": bool(e)}
+            for s, e in zip(
+                flags.get("starts_turn", [True] * len(texts)),
+                flags.get("ends_turn", [True] * len(texts)),
+                strict=True,
+            )
+        ]
+        lengths = [
+            len(tokenize(text, language, 2, 2, **where))
+            for text, where in zip(texts, boundaries, strict=True)
+        ]
+        assert totals.tolist() == lengths and expected_totals.tolist() == lengths
         # and texts one at a time (a text holding the separator, or none)
         for text in ODD_TEXTS:
             one = by_units.count([text], language)
@@ -149,6 +169,55 @@ def test_counting_by_units_gives_the_tokenizers_counts_on_shared_turns(language:
     assert_unit_counts_equal_string_counts(
         [turn.text for session in sessions for turn in session.turns], language
     )
+
+
+def reference_signals(sessions: list[Session], language: str) -> np.ndarray:
+    """The signals as cross-validation computes them: a second tokenisation, by turn."""
+    model = load_shipped_model(language)
+    config = model.config
+    tokenized = tokenize_sessions(sessions, language, config.max_n, config.tokenizer)
+    matrix = feature_matrix(
+        tokenized,
+        config.blocks,
+        model.vocabularies,
+        model.dense_mean,
+        model.dense_scale,
+        config.dense_weight,
+    )
+    outputs = scored_outputs(get_instrument(config.instrument))
+    return lite_signals(tokenized, config.blocks, model.vocabularies, matrix, model.coef, outputs)
+
+
+def assert_signals_match_the_reference(sessions: list[Session], language: str) -> None:
+    predictor = LitePredictor(load_shipped_model(language))
+    batch = predictor.turn_matrix(sessions, language)
+    got = model_signals(predictor, batch, predictor.predict(batch))
+    expected = reference_signals(sessions, language)
+    assert got.shape == expected.shape == (len(sessions), len(LITE_SIGNAL_NAMES))
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+    assert np.array_equal(np.isnan(got), np.isnan(expected))
+
+
+def test_signals_of_a_batch_are_those_of_cross_validation_on_odd_sessions() -> None:
+    """The intervals and domain check compare a new session with held-out training
+    sessions, so its signals must be computed as theirs were."""
+    sessions = [
+        *load_corpus(EXAMPLES),
+        Session("only-client", [Turn(0, "client", "I can\u2019t sleep. Help?")], "en"),
+        Session("only-counselor", [Turn(0, "counselor", "Hello, how are you?")], "en"),
+        Session("marks", [Turn(0, "client", "...!?"), Turn(1, "counselor", "   ")], "en"),
+    ]
+    english = [s for s in sessions if (s.language or "en") == "en"]
+    assert_signals_match_the_reference(english, "en")
+
+
+@needs_data
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_signals_of_a_batch_are_those_of_cross_validation_on_shared_sessions(
+    language: str,
+) -> None:
+    path = ENGLISH if language == "en" else CHINESE
+    assert_signals_match_the_reference(list(load_corpus(path, limit=60)), language)
 
 
 def test_a_model_file_with_arrays_it_does_not_know_gives_the_same_results(tmp_path) -> None:

@@ -80,3 +80,31 @@ def test_folders_and_globs_in_order(tmp_path: Path) -> None:
     assert modes == [("part-1.jsonl.gz", "lines"), ("part-2.jsonl", "lines")]
     with pytest.raises(DataError, match="matches no file"):
         list(iter_sessions(str(tmp_path / "nothing-*.jsonl")))
+
+
+def test_a_duplicate_id_is_refused_where_it_appears_naming_both_places(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text(_line("s1") + "\n" + _line("s2") + "\n", encoding="utf-8")
+    second.write_text(_line("s3") + "\n\n" + _line("s2") + "\n", encoding="utf-8")
+    stream = iter_sessions([first, second])
+    assert [session.id for session in itertools.islice(stream, 3)] == ["s1", "s2", "s3"]
+    with pytest.raises(DataError) as caught:
+        next(stream)
+    (problem,) = caught.value.problems
+    assert problem.file == str(second) and problem.record == "line 3"
+    assert problem.field == "id" and f"{first}: line 2" in problem.message
+
+
+def test_files_read_whole_get_the_same_checks_as_lines(tmp_path: Path) -> None:
+    table = tmp_path / "sessions.csv"
+    table.write_text(
+        "session_id,turn,role,text,language\n"
+        "s1,0,client,Hello,../etc\n"
+        "s1,1,counselor,Hi,../etc\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(DataError) as caught:
+        list(iter_sessions(table))
+    (problem,) = caught.value.problems
+    assert problem.file == str(table) and problem.field == "language"
+    assert "not a language code" in problem.message

@@ -163,41 +163,66 @@ class TrustModel:
     ) -> None:
         """Set the assessment's ``intervals``, ``percentiles`` and ``domain`` from its
         scores and the session's ``signals`` (in the order of :attr:`signal_names`)."""
+        self.annotate_many([assessment], np.asarray(signals, dtype=float)[None, :], level)
+
+    def annotate_many(
+        self,
+        assessments: Sequence[SessionAssessment],
+        signals: np.ndarray,
+        level: float = DEFAULT_LEVEL,
+    ) -> None:
+        """:meth:`annotate` for a batch (``signals``: one row per assessment), each score's
+        intervals and the domain scores computed for the whole batch at once."""
         check_level(level)
         instrument = get_instrument(self.instrument)
-        items = point_values(assessment)
-        scores: dict[str, float] = dict(items)
-        scores.update(instrument.dimension_scores(items))
-        scores["total"] = instrument.total_score(items)
-        signals = np.asarray(signals, dtype=float)[None, :]
-        bounds: dict[str, Any] = {}
-        for name, value in scores.items():
+        signals = np.atleast_2d(np.asarray(signals, dtype=float))
+        all_scores: list[dict[str, float]] = []
+        for assessment in assessments:
+            items = point_values(assessment)
+            scores: dict[str, float] = dict(items)
+            scores.update(instrument.dimension_scores(items))
+            scores["total"] = instrument.total_score(items)
+            all_scores.append(scores)
+        bounds: list[dict[str, list[float]]] = [{} for _ in assessments]
+        for name in dict.fromkeys(name for scores in all_scores for name in scores):
             fitted = self.intervals.get(name)
-            if fitted is None or value != value:
+            rows = [
+                row
+                for row, scores in enumerate(all_scores)
+                if name in scores and scores[name] == scores[name]
+            ]
+            if fitted is None or not rows:
                 continue
+            values = np.array([all_scores[row][name] for row in rows])
             features = None
             if fitted.scale_model is not None:
                 features = scale_model_features(
-                    signals, self.signal_names, np.array([value]), fitted.low, fitted.high
+                    signals[rows], self.signal_names, values, fitted.low, fitted.high
                 )
-            low, high = fitted.interval(np.array([value]), level, features)
-            bounds[name] = [round(float(low[0]), DIGITS), round(float(high[0]), DIGITS)]
-        record: dict[str, Any] = {"level": level}
-        for name in [*instrument.dimensions, "total"]:
-            if name in bounds:
-                record[name] = bounds[name]
-        record["items"] = {key: bounds[key] for key in assessment.items if key in bounds}
-        assessment.intervals = record
-        assessment.percentiles = self.reference.percentiles(
-            {name: scores[name] for name in [*instrument.dimensions, "total"] if name in scores}
-        )
-        assessment.domain = self.domain_of(signals[0])
+            low, high = fitted.interval(values, level, features)
+            for row, lower, upper in zip(rows, low.tolist(), high.tolist(), strict=True):
+                bounds[row][name] = [round(lower, DIGITS), round(upper, DIGITS)]
+        distances = None if self.domain is None else self.domain.scores(signals)
+        names = [*instrument.dimensions, "total"]
+        for row, assessment in enumerate(assessments):
+            found, scores = bounds[row], all_scores[row]
+            record: dict[str, Any] = {"level": level}
+            record.update((name, found[name]) for name in names if name in found)
+            record["items"] = {key: found[key] for key in assessment.items if key in found}
+            assessment.intervals = record
+            assessment.percentiles = self.reference.percentiles(
+                {name: scores[name] for name in names if name in scores}
+            )
+            distance = None if distances is None else float(distances[row])
+            assessment.domain = self.domain_of(signals[row], distance)
 
-    def domain_of(self, signals: np.ndarray) -> dict[str, Any]:
-        """The ``domain`` field for a session's signals."""
+    def domain_of(self, signals: np.ndarray, score: float | None = None) -> dict[str, Any]:
+        """The ``domain`` field for a session's signals (``score``: their distance from
+        the reference, if already computed)."""
         if self.domain is None:
             return no_domain("no reference sessions to compare with")
-        score = float(self.domain.scores(signals[None, :])[0])
+        if score is None:
+            score = float(self.domain.scores(signals[None, :])[0])
         in_domain = bool(score <= self.domain.threshold)
         reasons: list[str] = []
         if not in_domain:

@@ -249,6 +249,16 @@ def assess(
         disable=not error_console.is_terminal,
     )
     ray_report = None
+    sessions: Any = ()
+    if engine == "local":
+        # the first batch is read (and the inputs' format checked) before the output is
+        # opened: input that cannot be read at all leaves nothing behind
+        sessions = assess_engine.primed(
+            assess_engine.local_sessions(
+                list(inputs), reading, assessor, llm=llm, instrument=instrument
+            ),
+            batch_size,
+        )
     with contextlib.ExitStack() as stack:
         if run_store is not None:
             stack.callback(run_store.close)
@@ -283,9 +293,6 @@ def assess(
                     on_progress=advance,
                 )
             else:
-                sessions = assess_engine.local_sessions(
-                    list(inputs), reading, assessor, llm=llm, instrument=instrument
-                )
                 results = run(
                     assessor,
                     transcripts.remember(sessions) if not (quiet or as_json) else sessions,

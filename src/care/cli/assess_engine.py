@@ -113,6 +113,13 @@ def check_engine(
             )
 
 
+def primed(items: Iterator[Session], count: int) -> Iterator[Session]:
+    """``items`` with the first ``count`` already read (so that their errors are raised
+    now, before any output is opened)."""
+    first = list(itertools.islice(items, count))
+    return itertools.chain(first, items)
+
+
 class Transcripts:
     """The turns of the sessions passing through a local run, kept only until their result
     is shown (results come in input order, so everything before a shown session is done)."""

@@ -165,28 +165,25 @@ class Instrument:
         problem = self.scale_for(item_id).check(value)
         return None if problem is None else f"item '{item_id}': {problem}"
 
-    def _require_value(self, item_id: str, value: object, field: str) -> float:
-        self.item(item_id)
-        problem = self.check_value(item_id, value)
-        if problem is not None:
-            scale = self.scale_for(item_id)
-            raise ParameterError(
-                problem,
-                field=field,
-                fix=f"give a number from {scale.min} to {scale.max}, or leave the item out",
-            )
-        return float(value)  # type: ignore[arg-type]
-
     def reverse(self, item_id: str, value: float) -> float:
         """The value after reverse keying: reversed for reverse-keyed items, else unchanged.
 
         Raises:
             ParameterError: If the item is unknown or the value is not on its scale.
         """
-        number = self._require_value(item_id, value, "value")
-        if self.item(item_id).reverse_keyed:
-            return self.scale_for(item_id).reverse(number)
-        return number
+        return self._keyed(self.item(item_id), value)
+
+    def _keyed(self, item: Item, value: object) -> float:
+        scale = item.scale if item.scale is not None else self.scale
+        problem = scale.check(value)
+        if problem is not None:
+            raise ParameterError(
+                f"item '{item.id}': {problem}",
+                field="value",
+                fix=f"give a number from {scale.min} to {scale.max}, or leave the item out",
+            )
+        number = float(value)  # type: ignore[arg-type]
+        return scale.reverse(number) if item.reverse_keyed else number
 
     def keyed_values(self, values: Mapping[str, float | None]) -> dict[str, float]:
         """The rated items' values after reverse keying (unrated items are left out).
@@ -209,7 +206,7 @@ class Instrument:
                 )
             if _is_missing(value):
                 continue
-            keyed[item_id] = self.reverse(item_id, value)  # type: ignore[arg-type]
+            keyed[item_id] = self._keyed(self._index[item_id], value)
         return keyed
 
     @staticmethod

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -143,6 +143,16 @@ class ConformalIntervals:
     scale_model: ScaleModel | None
     low: float
     high: float
+    _quantiles: dict[float, float] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def quantile(self, level: float) -> float:
+        """The conformal quantile of the calibration scores at ``level`` (computed once per
+        level: intervals are asked for per session)."""
+        if level not in self._quantiles:
+            self._quantiles[level] = conformal_quantile(self.scores, level)
+        return self._quantiles[level]
 
     @property
     def method(self) -> str:
@@ -184,7 +194,7 @@ class ConformalIntervals:
 
     def half_width(self, level: float, features: np.ndarray | None = None) -> np.ndarray | float:
         """The unclipped half-width at ``level`` (per case when adaptive)."""
-        quantile = conformal_quantile(self.scores, level)
+        quantile = self.quantile(level)
         if self.scale_model is None:
             return quantile
         if features is None:

@@ -288,12 +288,12 @@ class LiteAssessor(Assessor):
         trust = self.trust_model(language)
         signals = None
         if trust is not None:
-            signals = model_signals(model, sessions, language)[
+            signals = model_signals(predictor, batch, prediction)[
                 :, [LITE_SIGNAL_NAMES.index(name) for name in trust.signal_names]
             ]
         results = []
-        for row_index, (session, row_values, session_evidence) in enumerate(
-            zip(sessions, prediction.values, evidence, strict=True)
+        for session, row_values, session_evidence in zip(
+            sessions, prediction.values, evidence, strict=True
         ):
             items = {
                 item_id: ItemRating(
@@ -328,9 +328,9 @@ class LiteAssessor(Assessor):
             if trust is None or signals is None:
                 assessment.intervals = no_intervals(self.level, NO_TRUST)
                 assessment.domain = no_domain(NO_TRUST)
-            else:
-                trust.annotate(assessment, signals[row_index], self.level)
             results.append(assessment)
+        if trust is not None and signals is not None:
+            trust.annotate_many(results, signals, self.level)
         return results
 
     def trust_model(self, language: str) -> TrustModel | None:

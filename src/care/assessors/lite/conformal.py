@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from care.assessors.lite.features import feature_matrix, tokenize_sessions
-from care.assessors.lite.model import LiteConfig, LiteModel
-from care.assessors.lite.signals import LITE_SIGNAL_NAMES, FoldSignals, lite_signals
+from care.assessors.lite.model import LiteConfig
+from care.assessors.lite.predictor import LitePredictor, Prediction
+from care.assessors.lite.signals import LITE_SIGNAL_NAMES, FoldSignals, batch_signals
+from care.assessors.lite.turns import TurnMatrix
 from care.assessors.trust import TrustModel
 from care.data.corpus import Corpus
 from care.data.session import Session
@@ -20,22 +21,14 @@ if TYPE_CHECKING:
     from care.assessors.lite.fit import CrossValidation, Progress
 
 
-def model_signals(model: LiteModel, sessions: Sequence[Session], language: str) -> np.ndarray:
-    """The :data:`LITE_SIGNAL_NAMES` of new sessions under ``model``, computed as
+def model_signals(
+    predictor: LitePredictor, batch: TurnMatrix, prediction: Prediction
+) -> np.ndarray:
+    """The :data:`LITE_SIGNAL_NAMES` of a predicted batch of new sessions, computed as
     :class:`FoldSignals` computes them in cross-validation (the same tokens and features),
     so that new sessions are compared with the training sessions like for like."""
-    config = model.config
-    tokenized = tokenize_sessions(sessions, language, config.max_n, config.tokenizer)
-    matrix = feature_matrix(
-        tokenized,
-        config.blocks,
-        model.vocabularies,
-        model.dense_mean,
-        model.dense_scale,
-        config.dense_weight,
-    )
-    outputs = scored_outputs(get_instrument(config.instrument))
-    return lite_signals(tokenized, config.blocks, model.vocabularies, matrix, model.coef, outputs)
+    outputs = scored_outputs(get_instrument(predictor.model.config.instrument))
+    return batch_signals(predictor, batch, prediction, outputs)
 
 
 def scored_outputs(instrument: Instrument) -> list[int]:

@@ -55,6 +55,8 @@ class Prediction:
             score through each block (pairs + 1 rows: a last row of zeros for tokens
             absent from their session; blocks x dimensions columns, block by block).
         starts: Row of each session's first turn, plus the number of rows.
+        features: Each block's weighted TF-IDF rows of the sessions (sessions x the
+            block's vocabulary), as in the model's input.
     """
 
     values: np.ndarray
@@ -63,6 +65,7 @@ class Prediction:
     pairs: np.ndarray
     effects: np.ndarray
     starts: np.ndarray
+    features: list[sparse.csr_matrix]
 
     def session_shares(self, position: int) -> np.ndarray:
         """The turn shares (turns x dimensions) of the session at ``position``."""
@@ -152,6 +155,7 @@ class LitePredictor:
         # each block's document counts, pair by pair
         totals = np.asarray(incidence.T @ selected)
         block_effects = []
+        block_features = []
         for position, (block, vocabulary) in enumerate(
             zip(model.config.blocks, model.vocabularies, strict=True)
         ):
@@ -164,6 +168,7 @@ class LitePredictor:
             )
             features = vocabulary.weigh(documents)
             features.data *= block.weight
+            block_features.append(features)
             raw += features @ self._block_coef[position]
             weights = np.take(self._block_weights[position], columns[entries], axis=0)
             block_effect = np.zeros((len(pairs) + 1, len(self._columns)))
@@ -174,7 +179,7 @@ class LitePredictor:
         slope, offset = model.calibration
         values = np.clip(raw * slope + offset, self._low, self._high)
         parts = self._constant + dense @ self._dense_weights
-        return Prediction(values, shares, parts, pairs, effects, batch.starts)
+        return Prediction(values, shares, parts, pairs, effects, batch.starts, block_features)
 
     def _row_shares(
         self, incidence: sparse.csr_matrix, effects: np.ndarray, selected: np.ndarray

@@ -2,8 +2,9 @@
 the model knows and how much evidence it finds (:data:`care.features.profile.MODEL_SIGNALS`).
 
 They feed the residual-size model of the adaptive intervals and the out-of-domain score.
-Computed the same way for held-out folds in cross-validation (with the fold's model) and
-for new sessions (with the shipped model).
+Computed the same way for held-out folds in cross-validation (with the fold's model, from
+its :class:`TokenizedSession` list: :func:`lite_signals`) and for new sessions (with the
+shipped model, from the batch the prediction already tokenised: :func:`batch_signals`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import numpy as np
 from scipy import sparse
 
 from care.assessors.lite.features import BlockSpec, TokenizedSession, feature_matrix
+from care.assessors.lite.predictor import LitePredictor, Prediction
+from care.assessors.lite.turns import TurnMatrix
 from care.assessors.lite.vectorizer import TfidfVocabulary
 from care.features.profile import MODEL_SIGNALS, PROFILE_SIGNALS, profile_matrix
 
@@ -77,6 +80,49 @@ def lite_signals(
             evidence_mass(matrix, coef, n_text, outputs),
         ]
     )
+
+
+def batch_signals(
+    predictor: LitePredictor,
+    batch: TurnMatrix,
+    prediction: Prediction,
+    outputs: Sequence[int],
+) -> np.ndarray:
+    """:func:`lite_signals` of a batch the predictor has tokenised and predicted, from its
+    turn x token counts and block features (no second tokenisation)."""
+    model = predictor.model
+    n_sessions = len(batch.sessions)
+    columns = [
+        _known_share_of_batch(predictor, batch, role, n_sessions)
+        for role in ("client", "counselor")
+    ]
+    weights = np.asarray(model.coef[:, list(outputs)]).mean(axis=1)
+    mass = np.zeros(n_sessions)
+    offset = 0
+    for features in prediction.features:
+        width = features.shape[1]
+        mass += abs(features) @ np.abs(weights[offset : offset + width])
+        offset += width
+    return np.column_stack([profile_matrix(batch.sessions), *columns, mass])
+
+
+def _known_share_of_batch(
+    predictor: LitePredictor, batch: TurnMatrix, role: str, n_sessions: int
+) -> np.ndarray:
+    """:func:`known_share` of a batch's sessions, from its counts and token totals."""
+    blocks = predictor.model.config.blocks
+    position = next((i for i, block in enumerate(blocks) if block.role == role), None)
+    if position is None:
+        return np.full(n_sessions, np.nan)
+    in_vocabulary = (predictor.index.block_columns[position] >= 0).astype(float)
+    mine = batch.roles == role
+    known = np.bincount(
+        batch.session_of[mine], weights=(batch.counts @ in_vocabulary)[mine], minlength=n_sessions
+    )
+    total = np.bincount(batch.session_of[mine], weights=batch.totals[mine], minlength=n_sessions)
+    shares = np.full(n_sessions, np.nan)
+    np.divide(known, total, out=shares, where=total > 0)
+    return shares
 
 
 class FoldSignals:

@@ -92,18 +92,34 @@ class TokenIndex:
         :func:`~care.assessors.lite.text.tokenize` (whole turns unless ``starts_turn``
         and ``ends_turn`` say, per text, whether it opens and ends its turn). Tokens in
         no vocabulary are left out."""
+        return self.count_with_totals(texts, language, starts_turn, ends_turn)[0]
+
+    def count_with_totals(
+        self,
+        texts: Sequence[str],
+        language: str,
+        starts_turn: Sequence[bool] | None = None,
+        ends_turn: Sequence[bool] | None = None,
+    ) -> tuple[sparse.csr_matrix, np.ndarray]:
+        """:meth:`count`, and the number of tokens of each text, known or not (the length
+        of its :func:`~care.assessors.lite.text.tokenize` list)."""
         n_texts = len(texts)
         starts = np.ones(n_texts, bool) if starts_turn is None else np.asarray(starts_turn, bool)
         ends = np.ones(n_texts, bool) if ends_turn is None else np.asarray(ends_turn, bool)
         table = self._unit_table(language, n_texts)
         if table is not None:
-            rows, ids = table.tokens(texts, language, starts, ends)
+            rows, ids, n_units = table.tokens(texts, language, starts, ends)
+            # tokenizer 2 with bigrams: the units, the bigrams within the text and the
+            # turn-boundary bigrams of a text with units
+            filled = n_units > 0
+            totals = 2 * n_units - filled + (filled & starts) + (filled & ends)
         else:
             token_lists = [
                 tokenize(text, language, self.max_n, self.tokenizer, starts_turn=s, ends_turn=e)
                 for text, s, e in zip(texts, starts.tolist(), ends.tolist(), strict=True)
             ]
             lengths = np.fromiter(map(len, token_lists), np.int64, n_texts)
+            totals = lengths
             flat = list(chain.from_iterable(token_lists))
             ids = np.fromiter(map(self.ids.get, flat, repeat(-1)), np.int64, len(flat))
             rows = np.repeat(np.arange(n_texts), lengths)
@@ -111,7 +127,7 @@ class TokenIndex:
             rows, ids = rows[known], ids[known]
         matrix = sparse.csr_matrix((np.ones(len(ids)), (rows, ids)), shape=(n_texts, len(self.ids)))
         matrix.sum_duplicates()
-        return matrix
+        return matrix, np.asarray(totals, dtype=np.int64)
 
 
 class _UnitTable:
@@ -181,8 +197,9 @@ class _UnitTable:
 
     def tokens(
         self, texts: Sequence[str], language: str, starts: np.ndarray, ends: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Row and token id of every occurrence of a vocabulary token in ``texts``."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Row and token id of every occurrence of a vocabulary token in ``texts``, and
+        each text's number of units."""
         unit, lengths = self._units(texts, language)
         rows = np.repeat(np.arange(len(texts)), lengths)
         offsets = np.concatenate([[0], np.cumsum(lengths)])
@@ -215,6 +232,7 @@ class _UnitTable:
         return (
             np.concatenate([rows[known], pair_rows[hit]]),
             np.concatenate([unigram[known], self.pair_tokens[at[hit]]]),
+            lengths,
         )
 
 

@@ -31,6 +31,8 @@ class TurnMatrix:
         starts: Row of each session's first turn, plus the number of rows (sessions + 1).
         session_of: Session position of each row.
         in_block: Per block of the model, which rows it selects.
+        roles: The role of each row's turn.
+        totals: Each row's number of tokens, in a vocabulary or not.
     """
 
     sessions: list[Session]
@@ -39,6 +41,8 @@ class TurnMatrix:
     starts: np.ndarray
     session_of: np.ndarray
     in_block: list[np.ndarray]
+    roles: np.ndarray
+    totals: np.ndarray
 
     @classmethod
     def build(
@@ -56,8 +60,8 @@ class TurnMatrix:
         session_of = np.repeat(np.arange(len(sessions)), sizes)
         positions = np.arange(len(turns)) - starts[session_of]
         n_turns = sizes[session_of]
-        counts = index.count([turn.text for turn in turns], language)
-        roles = np.array([turn.role for turn in turns], dtype=object)
+        counts, totals = index.count_with_totals([turn.text for turn in turns], language)
+        roles = np.array([turn.role for turn in turns], dtype=str)
         in_block = [
             block.select(
                 roles == block.role,
@@ -67,7 +71,7 @@ class TurnMatrix:
             )
             for block in blocks
         ]
-        return cls(sessions, language, counts, starts, session_of, in_block)
+        return cls(sessions, language, counts, starts, session_of, in_block, roles, totals)
 
     def turn(self, row: int) -> Turn:
         """The turn of row ``row``."""

@@ -11,9 +11,11 @@
 Inputs may be files, folders (read recursively, as :func:`~care.data.io.load_corpus` reads
 them) and glob patterns (``shards/*.jsonl.gz``).
 
-Each session gets the per-session checks of :func:`~care.data.validation.validate_sessions`
-(ratings on their instrument's scale, roles, texts). A duplicate session id is not checked
-here, since that would keep every id in memory: ``care validate`` checks it.
+Each session gets the checks of :func:`~care.data.validation.validate_sessions` (ratings on
+their instrument's scale, roles, texts, languages), and :func:`iter_sessions` refuses a
+session id seen before in the inputs, naming both places. For that it keeps one small entry
+per session (a 64-bit hash of the id and where it was: about 150 bytes, 30 MB for 200,000
+sessions), not the sessions.
 """
 
 from __future__ import annotations
@@ -236,15 +238,45 @@ def iter_located_sessions(
 ) -> Iterator[tuple[Session | None, list[Problem]]]:
     """Each session of the inputs with its problems, one at a time (lenient: a session
     with problems comes with them, or as None when it cannot be built)."""
-    from care.data.io import _check_options, _format_name
+    for session, problems, _ in _iter_placed(
+        paths,
+        format=format,
+        merge_consecutive=merge_consecutive,
+        language=language,
+        encoding=encoding,
+        **format_options,
+    ):
+        yield session, problems
 
-    if format != "parquet":
-        _check_options(_format_name(format), format_options)
-    for source in plan_sources(paths, format=format, encoding=encoding):
-        for session, problems in _iter_source(source, language, encoding, format_options):
+
+def _iter_placed(
+    paths: str | Path | Sequence[str | Path],
+    *,
+    format: str | None = None,
+    merge_consecutive: bool = False,
+    language: str | None = None,
+    encoding: str | None = None,
+    **format_options: Any,
+) -> Iterator[tuple[Session | None, list[Problem], Place]]:
+    """:func:`iter_located_sessions`, with where each session is."""
+    from care.data.io import _check_arguments, _format_name
+
+    # the arguments load_corpus checks (Parquet files take no format options)
+    _check_arguments(
+        _format_name(format) if format != "parquet" else None,
+        language,
+        format_options if format != "parquet" else {},
+    )
+    for number, source in enumerate(plan_sources(paths, format=format, encoding=encoding)):
+        for session, problems, where in _iter_source(source, language, encoding, format_options):
             if session is not None and merge_consecutive:
                 session = merge_consecutive_turns(session)
-            yield session, problems
+            yield session, problems, (number, str(source.path), where)
+
+
+Place = tuple[int, str, "int | str"]
+"""Where a session is: its source's position among the inputs, the file, and its line or
+row number (streamed files) or its record (files read whole)."""
 
 
 def _iter_source(
@@ -252,32 +284,35 @@ def _iter_source(
     language: str | None,
     encoding: str | None,
     options: dict[str, Any],
-) -> Iterator[tuple[Session | None, list[Problem]]]:
-    from care.data.io import _options_of, _read_file
+) -> Iterator[tuple[Session | None, list[Problem], int | str]]:
+    from care.data.io import _options_of
 
     name = str(source.path)
     if source.mode == "parquet":
         from care.data.io.parquet import iter_parquet_sessions
 
-        yield from iter_parquet_sessions(source.path, language=language)
+        for row, (session, problems) in enumerate(
+            iter_parquet_sessions(source.path, language=language), start=1
+        ):
+            yield session, problems, f"row {row}"
         return
     accepted = _options_of(source.format)
     chosen = {key: value for key, value in options.items() if key in accepted}
     if source.mode == "file":
-        located, problems = _read_file(source.path, source.format, language, encoding, chosen)
-        if problems and not located:
-            yield None, problems
-        for position, (session, _) in enumerate(located):
-            yield session, problems if position == 0 else []
+        yield from _iter_file(source.path, source.format, language, encoding, chosen)
         return
     limit = chosen.pop("limit", None)
     count = 0
     with open_binary(source.path) as handle:
         for number, line in iter_lines(io.BufferedReader(handle), file=name):  # type: ignore[arg-type]
+            if count == 0 and line.strip() in PRETTY_OPENINGS:
+                # one JSON document over many lines: read whole, to say what it is
+                yield from _iter_file(source.path, source.format, language, encoding, chosen)
+                return
             if limit is not None and count >= limit:
                 return
             count += 1
-            yield parse_session_line(
+            session, problems = parse_session_line(
                 line,
                 format=source.format,
                 file=name,
@@ -285,6 +320,66 @@ def _iter_source(
                 language=language,
                 **chosen,
             )
+            yield session, problems, number
+
+
+PRETTY_OPENINGS = ("{", "[", "[{")
+"""First lines of a JSON document spread over many lines (not JSON Lines)."""
+
+
+def _iter_file(
+    path: Path, format: str, language: str | None, encoding: str | None, options: dict[str, Any]
+) -> Iterator[tuple[Session | None, list[Problem], int | str]]:
+    """The sessions of a file read whole, with its problems and the checks that
+    :func:`parse_session_line` gives a line."""
+    from care.data.io import _read_file
+
+    name = str(path)
+    located, problems = _read_file(path, format, language, encoding, options)
+    problems = [
+        *problems,
+        *validate_sessions(
+            [session for session, _ in located], file=name, records=[where for _, where in located]
+        ),
+    ]
+    if problems:
+        yield None, problems, "line 1"
+        return
+    for session, where in located:
+        yield session, [], where
+
+
+class SeenIds:
+    """The session ids met so far in a stream and where each was, kept as 64-bit hashes
+    and numbers (about 150 bytes a session), to refuse a duplicate id as
+    :func:`~care.data.io.load_corpus` does."""
+
+    def __init__(self) -> None:
+        self._places: dict[int, tuple[int, int | str]] = {}
+        self._files: dict[int, str] = {}
+
+    def check(self, session: Session, place: Place) -> Problem | None:
+        """A problem if ``session``'s id was seen before, else None (and it is noted)."""
+        source, file, where = place
+        key = hash(session.id)
+        earlier = self._places.get(key)
+        if earlier is not None:
+            first_source, first_where = earlier
+            return Problem(
+                f"duplicate session id '{session.id}' (also at "
+                f"{self._files[first_source]}: {_record(first_where)})",
+                file=file,
+                record=_record(where),
+                field="id",
+                fix="give every session a unique id",
+            )
+        self._files.setdefault(source, file)
+        self._places[key] = (source, where)
+        return None
+
+
+def _record(where: int | str) -> str:
+    return f"line {where}" if isinstance(where, int) else where
 
 
 def iter_sessions(
@@ -304,7 +399,8 @@ def iter_sessions(
             it have been yielded); ``error.problems`` names its file, line and field.
         ParameterError: An argument is invalid.
     """
-    for session, problems in iter_located_sessions(
+    seen = SeenIds()
+    for session, problems, place in _iter_placed(
         paths,
         format=format,
         merge_consecutive=merge_consecutive,
@@ -315,4 +411,7 @@ def iter_sessions(
         if problems:
             raise DataError.from_problems(problems)
         if session is not None:
+            duplicate = seen.check(session, place)
+            if duplicate is not None:
+                raise DataError.from_problems([duplicate])
             yield session
