@@ -131,3 +131,38 @@ def test_lora_moves_the_option_likelihood_then_merge_and_assess(tmp_path: Path, 
     ).assess([SESSION])[0]
     assert result.items["item5"].value == 2.0
     assert result.items["item5"].probabilities["2"] == pytest.approx(share(after), abs=1e-3)
+
+
+def test_cv_on_a_handful_of_sessions_with_the_chat_model(tmp_path: Path, model_dir) -> None:
+    """`care cv` end to end on the real chat model: folds by client, LoRA steps per fold,
+    every checkpoint scored on its fold's held-out clients."""
+    from care.data.io import save_corpus
+    from care.data.session import RatingSet
+    from real_models import example_session
+
+    sessions = []
+    for index in range(4):
+        session = example_session(turns=6)
+        session.id, session.client_id = f"s{index}", f"c{index // 2}"
+        value = 1 + 3 * (index % 2)
+        session.ratings = [
+            RatingSet("wai-sr-client", "client", {"item1": value, "item2": 6 - value})
+        ]
+        sessions.append(session)
+    data = save_corpus(sessions, tmp_path / "rated.jsonl")
+    args = ["cv", "--data", str(data), "--base", CHAT_MODEL, "--folds", "2", "--score-only"]
+    args += ["--out", str(tmp_path / "cv"), "--preset", "cpu-tiny", "--max-steps", "2"]
+    args += ["--save-steps", "1", "--max-length", "1024", "--scoring", "likelihood"]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "cv" / "cv.json").read_text(encoding="utf-8"))
+    assert report["items"] == ["item1", "item2"] and len(report["folds"]) == 2
+    held_out = set()
+    for fold in report["folds"]:
+        assert not set(fold["train_clients"]) & set(fold["validation_clients"])
+        held_out |= set(fold["validation_sessions"])
+        assert len(fold["checkpoints"]) == 2
+        # every held-out item was scored (likelihood scoring cannot fail to parse)
+        assert all(c["n"] == 2 * len(fold["validation_sessions"]) for c in fold["checkpoints"])
+    assert held_out == {"s0", "s1", "s2", "s3"}
+    assert "r:" in result.output and "wrote" in result.output

@@ -53,12 +53,15 @@ def test_every_item_is_scored_and_the_probabilities_sum_to_one(engine, name, tur
     ],
 )
 def test_prefix_reuse_gives_the_same_expected_scores(engine, name) -> None:
-    """transformers (float32) gives the same scores to 1e-5. llama.cpp's quantized kernels
-    depend on how the prompt is split into batches (a reused prefix, then the rest, against
-    the whole prompt at once): its expected scores differ by up to about 1e-3 (measured:
-    1.0e-3 for SmolLM2's Q4_1), so it is held to 2e-3."""
+    """transformers (float32) gives the same scores to 1e-5. llama.cpp's kernels depend on
+    how the prompt is split into batches (a reused prefix, then the rest, against the whole
+    prompt at once), even from an empty cache (see the next test, which shows that reuse
+    itself is exact): SmolLM2's expected scores differ by about 1e-3, Gemma 3's by about
+    0.03 (measured 0.026: its log-probabilities move by up to 0.3 with the split)."""
     backend = ENGINES[engine](name)
-    tolerance = 2e-3 if engine == "llamacpp" else 1e-3
+    tolerance = 1e-3
+    if engine == "llamacpp":
+        tolerance = 2e-3 if name == CHAT_MODEL else 0.05
     session = example_session(6)
     items = ["item1", "item2", "item7"]
     results = {}
@@ -72,6 +75,33 @@ def test_prefix_reuse_gives_the_same_expected_scores(engine, name) -> None:
         assert reused.meta["expected_scores"][item_id] == pytest.approx(
             naive.meta["expected_scores"][item_id], abs=tolerance
         )
+
+
+@pytest.mark.parametrize("name", [CHAT_MODEL, BASE_MODEL])
+def test_llamacpp_prefix_reuse_is_the_same_computation_as_a_fresh_split(name) -> None:
+    """Reusing the previous prompt's cache gives exactly the log-probabilities of evaluating
+    the shared prefix and then the rest from an empty cache: whatever differs from one
+    evaluation of the whole prompt is llama.cpp's batch-split numerics, not the reuse."""
+    import numpy as np
+
+    from care.instruments import get_instrument
+    from care.prompts import get_template
+
+    backend = llamacpp_backend(name)
+    template, instrument = get_template("client", "en"), get_instrument("wai-sr-client")
+    session = example_session(6)
+    first = backend.encode(template.item_messages(session, instrument, "item1"))
+    second = backend.encode(template.item_messages(session, instrument, "item2"))
+    backend.llama.reset()
+    backend._evaluate(first, False)
+    reused, common = backend._evaluate(second, True)
+    assert 0 < common < len(second)
+    backend.llama.reset()
+    backend.llama.eval(second[:common])
+    backend.llama.eval(second[common:])
+    fresh = backend._last_logprobs()
+    backend.forget_prefix()
+    assert np.array_equal(reused, fresh)
 
 
 @pytest.mark.parametrize("engine", ["llamacpp", "transformers"])

@@ -98,9 +98,7 @@ def test_a_duplicate_id_is_refused_where_it_appears_naming_both_places(tmp_path:
 def test_files_read_whole_get_the_same_checks_as_lines(tmp_path: Path) -> None:
     table = tmp_path / "sessions.csv"
     table.write_text(
-        "session_id,turn,role,text,language\n"
-        "s1,0,client,Hello,../etc\n"
-        "s1,1,counselor,Hi,../etc\n",
+        "session_id,turn,role,text,language\ns1,0,client,Hello,../etc\ns1,1,counselor,Hi,../etc\n",
         encoding="utf-8",
     )
     with pytest.raises(DataError) as caught:

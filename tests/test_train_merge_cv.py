@@ -114,6 +114,8 @@ def test_cv_two_folds_best_checkpoint(tmp_path: Path) -> None:
     tokenizer.add_tokens([str(v) for v in range(1, 6)])
     model = transformers.AutoModelForCausalLM.from_pretrained(base)
     model.resize_token_embeddings(len(tokenizer))
+    # room for the validation prompts (the assessor refuses a prompt over the context)
+    model.config.max_position_embeddings = 512
     model.save_pretrained(base)
     tokenizer.save_pretrained(base)
     options = options_for(

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from care.cli.assess_engine import engine_options
 from care.cli.assess_view import print_assessment
-from care.cli.options import input_options, loader_arguments
+from care.cli.options import SCORING_OPTION, input_options, loader_arguments
 from care.cli.paths import RESULTS_OUTPUT
 
 
@@ -69,15 +69,7 @@ from care.cli.paths import RESULTS_OUTPUT
     "engine computes once), one-pass (all items in one answer) or naive (per-item without "
     "prefix reuse).",
 )
-@click.option(
-    "--scoring",
-    type=click.Choice(["generate", "likelihood"]),
-    default="generate",
-    show_default=True,
-    help="LLM models: generate (the model writes its answer, which is read) or likelihood "
-    "(each option scored as the answer's continuation: probabilities, argmax and expected "
-    "score from one forward pass per item, nothing generated, nothing to fail parsing).",
-)
+@SCORING_OPTION
 @click.option(
     "--rationales",
     is_flag=True,

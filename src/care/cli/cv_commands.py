@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from care.cli.options import rated_data_option
+from care.cli.options import SCORING_OPTION, rated_data_option
 from care.cli.paths import OUTPUT_DIR
 from care.cli.train_sft_commands import PRESET_NAMES
 
@@ -34,6 +34,7 @@ from care.cli.train_sft_commands import PRESET_NAMES
 @click.option("--max-length", type=click.IntRange(min=8), default=None)
 @click.option("--save-steps", type=click.IntRange(min=1), default=None)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the folds.")
+@SCORING_OPTION
 def cv(
     data: tuple[Path, ...],
     instrument: str,
@@ -51,6 +52,7 @@ def cv(
     max_length: int | None,
     save_steps: int | None,
     seed: int,
+    scoring: str,
 ) -> None:
     """Cross-validate SFT by client; report Pearson r of the best checkpoint per fold."""
     from care.data.io import load_corpus
@@ -78,6 +80,7 @@ def cv(
         rationales=read_rationales(rationales) if rationales else None,
         score_only=score_only,
         max_prompt_tokens=max_prompt_tokens,
+        assessor_options={"scoring": scoring},
         progress=click.echo,
     )
     for fold in report["folds"]:

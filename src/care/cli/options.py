@@ -8,9 +8,20 @@ from typing import Any
 
 import click
 
-from care.data.io.registry import FORMAT_NAMES
+from care.data.io.registry import BINARY_FORMAT_NAMES, FORMAT_NAMES
 from care.data.language import LANGUAGES
 from care.errors import ParameterError
+
+SCORING_OPTION = click.option(
+    "--scoring",
+    type=click.Choice(["generate", "likelihood"]),
+    default="generate",
+    show_default=True,
+    help="LLM models: generate (the model writes its answer, which is read) or likelihood "
+    "(each option scored as the answer's continuation: probabilities, argmax and expected "
+    "score from one forward pass per item, nothing generated, nothing to fail parsing).",
+)
+"""``--scoring``, of ``care assess`` and ``care serve``."""
 
 
 def input_options(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -19,7 +30,7 @@ def input_options(function: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--format",
             "input_format",
-            type=click.Choice([*FORMAT_NAMES, "parquet"]),
+            type=click.Choice([*FORMAT_NAMES, *BINARY_FORMAT_NAMES]),
             default=None,
             help="Input format; detected from the content when not given.",
         ),

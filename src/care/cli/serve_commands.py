@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from care.cli.options import SCORING_OPTION
 from care.errors import MissingDependencyError, ParameterError
 
 
@@ -19,6 +20,7 @@ from care.errors import MissingDependencyError, ParameterError
     help="Default model: the built-in one (default), a model file from `care train lite`, or "
     "BACKEND/MODEL as in `care assess`.",
 )
+@SCORING_OPTION
 @click.option(
     "--store",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -63,6 +65,7 @@ def serve(
     host: str,
     port: int,
     model: str | None,
+    scoring: str,
     store: Path,
     token_file: Path | None,
     allow_remote: bool,
@@ -95,6 +98,7 @@ def serve(
     app = create_app(
         store_path=store,
         model=model,
+        scoring=scoring,
         token=token,
         allow_remote=allow_remote,
         cors_origins=list(cors_origins) or None,

@@ -61,11 +61,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 class Service:
     """What the API does, apart from HTTP: parse, assess, store, read back."""
 
-    def __init__(self, store_path: str, model: str | None, allow_remote: bool) -> None:
+    def __init__(
+        self, store_path: str, model: str | None, allow_remote: bool, scoring: str = "generate"
+    ) -> None:
         from care.backends.registry import is_backend_spec
 
         self.store_path = store_path
         self.allow_remote = allow_remote
+        self.scoring = scoring
         self.db = ServeDB(store_path)
         self.models: dict[str, ModelOut] = {}
         self._specs: dict[str, str | None] = {}
@@ -188,7 +191,11 @@ class Service:
         if key not in self._assessors:
             options: dict[str, Any] = {}
             if kind == "llm":
-                options = {"instrument": instrument, "allow_remote": self.allow_remote}
+                options = {
+                    "instrument": instrument,
+                    "allow_remote": self.allow_remote,
+                    "scoring": self.scoring,
+                }
             assessor = get_assessor(self._specs[model] or "care-lite", **options)
             if kind == "llm":
                 assessor.client.check()  # refuses a remote model without the opt-in
@@ -302,6 +309,7 @@ def create_app(
     model: str | None = None,
     token: str | None = None,
     allow_remote: bool = False,
+    scoring: str = "generate",
     cors_origins: list[str] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     allowed_hosts: list[str] | None = None,
@@ -316,13 +324,15 @@ def create_app(
         token: If set, every ``/v1`` request needs ``Authorization: Bearer TOKEN``.
         allow_remote: Allow language models that are not on this machine (as
             ``care assess --allow-remote``).
+        scoring: How language models answer: ``"generate"`` or ``"likelihood"`` (as
+            ``care assess --scoring``).
         cors_origins: Origins allowed to call the API from a browser; None keeps CORS closed.
         max_body_bytes: The largest request body accepted (413 above it).
         allowed_hosts: Host headers accepted (against DNS rebinding); None accepts any.
         resume_jobs: Resume jobs a previous server left unfinished, instead of marking
             them interrupted.
     """
-    service = Service(str(store_path), model, allow_remote)
+    service = Service(str(store_path), model, allow_remote, scoring)
     runner = JobRunner(service.db, service.job_work, resume=resume_jobs)
 
     @asynccontextmanager

@@ -25,6 +25,7 @@ from care.data.session import Session
 from care.errors import Problem
 
 __all__ = [
+    "BINARY_FORMAT_NAMES",
     "FORMAT_ALIASES",
     "FORMAT_NAMES",
     "SESSION_FORMATS",
@@ -63,7 +64,11 @@ SESSION_FORMATS: dict[str, SessionFormat] = {}
 FORMAT_ALIASES: dict[str, str] = {}
 """Alias → format name."""
 FORMAT_NAMES: list[str] = []
-"""The format names, in order (kept in step with :data:`SESSION_FORMATS`)."""
+"""The format names, in order (kept in step with :data:`SESSION_FORMATS`): the formats of
+transcript text, which the API takes too."""
+BINARY_FORMAT_NAMES = ("parquet",)
+"""Formats that only files have (binary, read by :mod:`care.data.io.parquet`): the command
+line's ``--format`` offers them after :data:`FORMAT_NAMES`; the API takes text."""
 
 
 def register_format(session_format: SessionFormat) -> SessionFormat:

@@ -6,7 +6,7 @@ const T = {
     tagline: "工作联盟评分与引用证据", language: "语言", token: "API 令牌", new: "新评估",
     paste: "粘贴会谈记录（care 支持的任何格式）", upload: "或上传文件", format: "格式",
     instrument: "量表", model: "模型", assess: "评估", dimensions: "维度得分",
-    rationales: "理由", items: "条目", item: "条目", dimension: "维度", value: "分值",
+    rationales: "理由", items: "条目", item: "条目", dimension: "维度", value: "分值", reason: "理由",
     transcript: "会谈记录", history: "历史", "model-default": "模型默认",
     working: "评估中…", done: "完成", evidence: "证据", turn: "第", empty: "请粘贴或上传会谈记录",
     higher: "高于", lower: "低于", reference: "的参考会谈", "no-intervals": "无预测区间",
@@ -183,10 +183,18 @@ function render(assessment) {
       el("strong", {}, dim + ": "), result.rationales[dim] || "", el("br"), links));
   }
   $("rationales").replaceChildren(...rationales);
+  // a language model explains each item, with quotes: they are marked in the transcript too
+  for (const [id, item] of Object.entries(result.items)) {
+    (item.evidence || []).forEach((piece, k) => {
+      (byTurn[piece.turn_index] = byTurn[piece.turn_index] || []).push({ ...piece, dim: id, id: `ev-item-${id}-${k}`, target: "rat-item-" + id });
+    });
+  }
   const texts = Object.fromEntries(inst.items.map((i) => [i.id, [i.text[lang] || i.text.en || i.id, i.dimension]]));
   $("items").tBodies[0].replaceChildren(...Object.entries(result.items).map(([id, item]) =>
-    el("tr", {}, el("td", {}, (texts[id] || [id])[0]), el("td", {}, (texts[id] || [])[1] || ""),
-      el("td", { class: "num" }, item.value === null ? "–" : String(item.value)))));
+    el("tr", { id: "rat-item-" + id, tabindex: "-1" }, el("td", {}, (texts[id] || [id])[0]),
+      el("td", {}, (texts[id] || [])[1] || ""),
+      el("td", { class: "num" }, item.value === null || item.value === undefined ? "–" : String(item.value)),
+      el("td", {}, item.rationale || item.error || ""))));
   $("turns").replaceChildren(...assessment.turns.map((turn) => {
     const li = el("li", { id: "turn-" + turn.index, class: turn.role, value: turn.index });
     li.append(el("span", { class: "role" }, turn.speaker || turn.role));
@@ -203,7 +211,7 @@ function render(assessment) {
       li.append(text.slice(pos, m.at));
       const down = (m.piece.contribution || 0) < 0;
       li.append(el("mark", { id: m.piece.id, class: down ? "down" : "up", title: m.piece.dim },
-        el("a", { href: "#rat-" + m.piece.dim }, text.slice(m.at, m.end))));
+        el("a", { href: "#" + (m.piece.target || "rat-" + m.piece.dim) }, text.slice(m.at, m.end))));
       pos = m.end;
     }
     li.append(text.slice(pos));
