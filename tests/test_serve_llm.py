@@ -38,7 +38,7 @@ def assert_likelihood_result(result: dict) -> None:
     assert len(result["items"]) == 12
     for item in result["items"].values():
         probabilities = item["probabilities"]
-        assert abs(sum(probabilities.values()) - 1) < 1e-6
+        assert abs(sum(probabilities.values()) - 1) < 5e-6  # each rounded to 6 decimals
         assert item["value"] == int(max(probabilities, key=probabilities.get))
     assert set(result["dimensions"]) == {"goal", "task", "bond"}
     assert all(1 <= value <= 5 for value in result["dimensions"].values())
