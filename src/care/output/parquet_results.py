@@ -63,6 +63,7 @@ from typing import Any
 from care.errors import DataError, MissingDependencyError, OutputError, os_error
 from care.identity import ResultKey
 from care.output.atomic import fsync_folder
+from care.output.finished import FinishedResults
 from care.output.paths import make_folder
 
 ROWS_PER_PART = 1_000
@@ -311,7 +312,7 @@ class ParquetResults:
         self.field = field
         self.rows_per_part = rows_per_part
         self.seconds_per_part = seconds_per_part
-        self._finished: dict[str, ResultKey] = {}
+        self._finished = FinishedResults(self.path, field, "these results", "output")
         self._rows: list[dict[str, Any]] = []
         self._oldest: float | None = None
         self._next_part = 0
@@ -415,40 +416,28 @@ class ParquetResults:
         for part in parquet_files(self.path):
             self._next_part = max(self._next_part, int(PART_NAME.match(part.name)[1]) + 1)  # type: ignore[index]
         for _, _, row in iter_result_rows(self.path, columns=columns):
-            self._finished[str(row["session_id"])] = ResultKey.of_record(row)
+            self._finished.add(str(row["session_id"]), ResultKey.of_record(row))
 
     # -- what is done -----------------------------------------------------------------------
 
     def finished(self) -> dict[str, ResultKey]:
-        """Session id to the key of its result in the folder."""
-        return dict(self._finished)
+        """Session id to the key of its result in the output."""
+        return self._finished.as_dict()
 
     def is_finished(self, session_id: str, key: ResultKey) -> bool:
-        """Whether the folder holds this session's result under ``key``.
+        """Whether the output holds this session's result under ``key``.
 
         Raises:
-            OutputError: The folder holds the session's result under another key.
+            OutputError: It holds the session's result under another key.
         """
-        found = self._finished.get(session_id)
-        if found is None:
-            return False
-        if found != key:
-            raise OutputError(
-                f"session '{session_id}' is already in these results as a result of "
-                f"{found.describe()}, and this run makes {key.describe()}; one output holds "
-                "one result per session",
-                file=str(self.path),
-                field=self.field,
-                fix="write this run to another output, or pass --overwrite to start afresh",
-            )
-        return True
+        return self._finished.is_finished(session_id, key)
 
     # -- writing ----------------------------------------------------------------------------
 
     def write(self, record: dict[str, Any]) -> None:
         """Add one result record; its part is written when full or old enough."""
         self._rows.append(row_from_record(record))
-        self._finished[str(record["session_id"])] = ResultKey.of_record(record)
+        self._finished.add(str(record["session_id"]), ResultKey.of_record(record))
         if self._oldest is None:
             self._oldest = time.monotonic()
         if (

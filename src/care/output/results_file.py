@@ -32,6 +32,7 @@ from typing import Any
 from care.errors import OutputError, os_error
 from care.identity import ResultKey
 from care.output.atomic import fsync_folder, write_text_atomic
+from care.output.finished import FinishedResults
 from care.output.paths import check_output_file
 
 #: The fields every care result record has.
@@ -68,7 +69,7 @@ class ResultsFile:
         self.overwrite = overwrite
         self.inputs = list(inputs)
         self.field = field
-        self._finished: dict[str, ResultKey] = {}
+        self._finished = FinishedResults(self.path, field, "this file", "file")
         self._descriptor: int | None = None
         self._temporary: Path | None = None
         self._lock: Any = None
@@ -140,7 +141,7 @@ class ResultsFile:
                             field=self.field,
                             fix="give --out a new file name (or a results file of care assess)",
                         )
-                    self._finished[str(record["session_id"])] = ResultKey.of_record(record)
+                    self._finished.add(str(record["session_id"]), ResultKey.of_record(record))
                     good_end += len(line)
         except OSError as error:
             raise os_error(error, field=self.field) from None
@@ -160,28 +161,16 @@ class ResultsFile:
     # -- what is done -----------------------------------------------------------------------
 
     def finished(self) -> dict[str, ResultKey]:
-        """Session id to the key of its result in the file."""
-        return dict(self._finished)
+        """Session id to the key of its result in the output."""
+        return self._finished.as_dict()
 
     def is_finished(self, session_id: str, key: ResultKey) -> bool:
-        """Whether the file holds this session's result under ``key``.
+        """Whether the output holds this session's result under ``key``.
 
         Raises:
-            OutputError: The file holds the session's result under another key.
+            OutputError: It holds the session's result under another key.
         """
-        found = self._finished.get(session_id)
-        if found is None:
-            return False
-        if found != key:
-            raise OutputError(
-                f"session '{session_id}' is already in this file as a result of "
-                f"{found.describe()}, and this run makes {key.describe()}; one file holds one "
-                "result per session",
-                file=str(self.path),
-                field=self.field,
-                fix="write this run to another file, or pass --overwrite to start afresh",
-            )
-        return True
+        return self._finished.is_finished(session_id, key)
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -205,7 +194,7 @@ class ResultsFile:
                 error.filename = str(self.path)
             raise os_error(error, field=self.field) from None
         self._needs_newline = False
-        self._finished[str(record["session_id"])] = ResultKey.of_record(record)
+        self._finished.add(str(record["session_id"]), ResultKey.of_record(record))
         self.written += 1
 
     def _writer(self) -> int:
