@@ -26,10 +26,11 @@ class FinishedResults:
         self.noun = noun
         self.kind = kind
         self._keys: dict[str, ResultKey] = {}
+        self._distinct: dict[ResultKey, ResultKey] = {}  # a run's results share one key
 
     def add(self, session_id: str, key: ResultKey) -> None:
         """Note that the output now holds ``session_id``'s result under ``key``."""
-        self._keys[session_id] = key
+        self._keys[session_id] = self._distinct.setdefault(key, key)
 
     def as_dict(self) -> dict[str, ResultKey]:
         """A copy: session id to the key of its result."""
