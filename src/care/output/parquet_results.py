@@ -64,6 +64,7 @@ from care.errors import DataError, MissingDependencyError, OutputError, os_error
 from care.identity import ResultKey
 from care.output.atomic import fsync_folder
 from care.output.finished import FinishedResults
+from care.output.lock import take_output_lock
 from care.output.paths import make_folder
 
 ROWS_PER_PART = 1_000
@@ -384,21 +385,9 @@ class ParquetResults:
                 )
 
     def _take_lock(self) -> None:
-        from filelock import FileLock, Timeout
-
-        lock = FileLock(str(self.path / LOCK_NAME))
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            raise OutputError(
-                "the results folder is in use by another care run",
-                file=str(self.path),
-                field=self.field,
-                fix="wait for that run to finish, or write to another folder",
-            ) from None
-        except OSError as error:
-            raise os_error(error, field=self.field) from None
-        self._lock = lock
+        self._lock = take_output_lock(
+            self.path / LOCK_NAME, self.path, self.field, "the results folder", "folder"
+        )
 
     def _release_lock(self) -> None:
         if self._lock is not None:

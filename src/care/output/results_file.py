@@ -33,6 +33,7 @@ from care.errors import OutputError, os_error
 from care.identity import ResultKey
 from care.output.atomic import fsync_folder, write_text_atomic
 from care.output.finished import FinishedResults
+from care.output.lock import take_output_lock
 from care.output.paths import check_output_file
 
 #: The fields every care result record has.
@@ -98,22 +99,9 @@ class ResultsFile:
         return self
 
     def _take_lock(self) -> None:
-        from filelock import FileLock, Timeout
-
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        lock = FileLock(str(lock_path))
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            raise OutputError(
-                "the file is in use by another care run",
-                file=str(self.path),
-                field=self.field,
-                fix="wait for that run to finish, or write to another file",
-            ) from None
-        except OSError as error:
-            raise os_error(error, field=self.field) from None
-        self._lock = lock
+        self._lock = take_output_lock(
+            self.path.with_name(self.path.name + ".lock"), self.path, self.field, "the file", "file"
+        )
 
     def _release_lock(self) -> None:
         if self._lock is not None:
